@@ -1,0 +1,84 @@
+"""Convolutional energies for 28x28 greyscale images.
+
+`TutorialCNN` is the network of the UvA "Deep Energy-Based Generative Models" tutorial
+(Lippe, UvA DL course, tutorial 8), returning E(x) rather than the tutorial's -E(x).
+`CourseCNN` is the LeakyReLU(0.2) energy of the EBM course text.
+"""
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class TutorialCNN(nn.Module):
+    """The tutorial's CNN energy, `[B, 28, 28, 1]` in [-1, 1] -> energy `[B]`.
+
+    Layers (c = `features`, 32 by default), Swish after every layer but the last:
+      Conv 5x5 stride 2 pad 4 -> c/2   [B, 16, 16, c/2]
+      Conv 3x3 stride 2 pad 1 -> c     [B,  8,  8, c]
+      Conv 3x3 stride 2 pad 1 -> 2c    [B,  4,  4, 2c]
+      Conv 3x3 stride 2 pad 1 -> 2c    [B,  2,  2, 2c]
+      flatten -> Dense 2c -> Dense 1
+    The tutorial outputs -E; this module outputs E = -(that output).
+    """
+
+    features: int = 32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_images(x)
+        c = self.features
+        x = nn.swish(nn.Conv(c // 2, (5, 5), strides=2, padding=4)(x))
+        x = nn.swish(nn.Conv(c, (3, 3), strides=2, padding=1)(x))
+        x = nn.swish(nn.Conv(2 * c, (3, 3), strides=2, padding=1)(x))
+        x = nn.swish(nn.Conv(2 * c, (3, 3), strides=2, padding=1)(x))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.swish(nn.Dense(2 * c)(x))
+        score = nn.Dense(1)(x)[:, 0]
+        return -score
+
+
+class CourseCNN(nn.Module):
+    """The EBM course text's LeakyReLU(0.2) energy, `[B, 28, 28, 1]` -> energy `[B]`.
+
+      Conv 4x4 stride 2 pad 1 -> 64    [B, 14, 14, 64]
+      Conv 4x4 stride 2 pad 1 -> 128   [B,  7,  7, 128]
+      flatten -> Dense 256 -> Dense 1
+    """
+
+    features: int = 64
+    negative_slope: float = 0.2
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_images(x)
+        act = lambda h: nn.leaky_relu(h, self.negative_slope)
+        x = act(nn.Conv(self.features, (4, 4), strides=2, padding=1)(x))
+        x = act(nn.Conv(2 * self.features, (4, 4), strides=2, padding=1)(x))
+        x = x.reshape(x.shape[0], -1)
+        x = act(nn.Dense(256)(x))
+        return nn.Dense(1)(x)[:, 0]
+
+
+def per_example(apply_fn: Callable, params) -> Callable[[jax.Array], jax.Array]:
+    """Turns a batched energy `apply_fn(params, [B, ...]) -> [B]` into `energy_fn([...]) -> []`.
+
+    This is the `energy_fn` the samplers take: it maps one example to a scalar; the samplers
+    `vmap` it over chains, which XLA folds back into one batched convolution.
+    """
+
+    def energy_fn(x):
+        return apply_fn(params, x[None])[0]
+
+    return energy_fn
+
+
+def _check_images(x) -> None:
+    if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
+        raise ValueError(
+            f"expected images of shape [B, 28, 28, 1] (NHWC, values in [-1, 1]), got {x.shape}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"expected floating-point images, got dtype {x.dtype}")

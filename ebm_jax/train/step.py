@@ -1,0 +1,167 @@
+"""`make_train_step`: one pure, jitted `(state, batch) -> (state, metrics)` for persistent CD.
+
+Per step t (the UvA tutorial's `training_step`, functional):
+  keys                 fold_in(state.rng_key, t) -> key_real, key_buffer, key_mcmc
+  real   [B, ...]      clip(batch + real_noise * N(0, I), bounds)
+  starts [B, ...]      replay buffer sample (a Binomial(B, reinit_prob) share is fresh noise)
+  fake   [B, ...]      `num_mcmc_steps` sampler steps from `starts`, params held fixed
+  buffer               fake pushed back (oldest dropped)
+  loss                 contrastive_divergence(E(real), E(fake), alpha); optimizer update
+
+Sharding: given a `jax.sharding.Mesh` with a `data` axis, the batch and the buffer's sample
+axis are split over it and params / optimizer state are replicated; the computation is the
+same program, partitioned by XLA (GSPMD), so it matches one device up to float reassociation.
+"""
+
+from typing import Callable, Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ebm_jax import buffers
+from ebm_jax.losses import contrastive_divergence
+from ebm_jax.samplers import langevin
+from ebm_jax.samplers.loop import run_chains
+from ebm_jax.train.state import TrainState
+
+DATA_AXIS = "data"
+
+
+def tutorial_optimizer(
+    steps_per_epoch: int,
+    learning_rate: float = 1e-4,
+    b1: float = 0.0,
+    b2: float = 0.999,
+    clip_norm: float = 0.1,
+    decay_per_epoch: float = 0.97,
+) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam with the learning rate times `decay_per_epoch` each epoch
+    (the tutorial: clip 0.1, Adam(1e-4, betas=(0.0, 0.999)), StepLR(1, gamma=0.97))."""
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    schedule = optax.exponential_decay(
+        learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_per_epoch, staircase=True
+    )
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(schedule, b1=b1, b2=b2))
+
+
+def make_train_step(
+    apply_fn: Callable,
+    optimizer: optax.GradientTransformation,
+    *,
+    sampler_init: Callable = langevin.init,
+    sampler_kernel: Optional[Callable] = None,
+    sampler_params: Optional[Dict] = None,
+    num_mcmc_steps: int = 60,
+    alpha: float = 0.1,
+    real_noise: float = 0.005,
+    reinit_prob: float = 0.05,
+    bounds: Tuple[float, float] = (-1.0, 1.0),
+    mesh: Optional[Mesh] = None,
+    jit: bool = True,
+) -> Callable[[TrainState, jax.Array], Tuple[TrainState, Dict[str, jax.Array]]]:
+    """Builds the train step. `apply_fn(params, [B, ...]) -> [B]` energies.
+
+    sampler_init / sampler_kernel / sampler_params: a sampler of the common contract
+    (`init(position, energy_fn)`, `kernel(rng_key, state, energy_fn, **params)`) and its keyword
+    parameters; the default is the tutorial's Langevin loop (`langevin.tutorial_params()`).
+    The returned step is jitted once with the state donated; batches must keep one shape.
+    """
+    if sampler_kernel is None:
+        sampler_kernel = langevin.build_kernel("noise_first")
+        sampler_params = langevin.tutorial_params() if sampler_params is None else sampler_params
+    sampler_params = dict(sampler_params or {})
+    if "step_size" in sampler_params:
+        keys = ("step_size", "noise_scale", "grad_clip", "bounds")
+        langevin.check_params(**{k: sampler_params.get(k) for k in keys})
+    if int(num_mcmc_steps) < 1:
+        raise ValueError(f"num_mcmc_steps must be >= 1, got {num_mcmc_steps}")
+    if not 0.0 <= reinit_prob <= 1.0:
+        raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
+    if alpha < 0 or real_noise < 0:
+        raise ValueError(f"alpha and real_noise must be >= 0, got {alpha}, {real_noise}")
+    constrain = _batch_constraint(mesh)
+
+    def train_step(state: TrainState, batch: jax.Array):
+        key = jax.random.fold_in(state.rng_key, state.step)
+        key_real, key_buffer, key_mcmc = jax.random.split(key, 3)
+        batch = constrain(batch)
+        noise = jax.random.normal(key_real, batch.shape, batch.dtype)
+        real = jnp.clip(batch + real_noise * noise, *bounds)
+
+        starts, is_fresh = buffers.sample(key_buffer, state.buffer, batch.shape[0], reinit_prob, bounds)
+        starts = constrain(starts)
+        frozen = jax.lax.stop_gradient(state.params)
+
+        def energy_fn(x):
+            return apply_fn(frozen, x[None])[0]
+
+        def step(rng_key, sampler_state):
+            return sampler_kernel(rng_key, sampler_state, energy_fn, **sampler_params)
+
+        chains = jax.vmap(lambda x: sampler_init(x, energy_fn))(starts)
+        final, _, infos = run_chains(key_mcmc, step, chains, num_mcmc_steps)
+        fake = jax.lax.stop_gradient(final.position)
+        buffer = buffers.push(state.buffer, fake)
+
+        def loss_fn(params):
+            energies = apply_fn(params, jnp.concatenate([real, fake]))
+            return contrastive_divergence(energies[: real.shape[0]], energies[real.shape[0]:], alpha)
+
+        (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = dict(
+            metrics,
+            grad_norm=optax.global_norm(grads),
+            fresh_fraction=jnp.mean(is_fresh.astype(jnp.float32)),
+            sampler_energy_last=jnp.mean(infos.energy[-1]),
+        )
+        new_state = TrainState(state.step + 1, params, opt_state, buffer, state.rng_key)
+        return new_state, metrics
+
+    if not jit:
+        return train_step
+    if mesh is None:
+        return jax.jit(train_step, donate_argnums=0)
+    state_sharding, batch_sharding, replicated = train_shardings(mesh)
+    return jax.jit(
+        train_step,
+        in_shardings=(state_sharding, batch_sharding),
+        out_shardings=(state_sharding, replicated),
+        donate_argnums=0,
+    )
+
+
+def train_shardings(mesh: Mesh):
+    """`(state_sharding, batch_sharding, replicated)`: the batch and buffer samples split along
+    the mesh's `data` axis, everything else replicated. `state_sharding` is a TrainState prefix."""
+    if DATA_AXIS not in mesh.axis_names:
+        raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    buffer_sharding = buffers.ReplayBuffer(samples=split, size=replicated, cursor=replicated)
+    state_sharding = TrainState(replicated, replicated, replicated, buffer_sharding, replicated)
+    return state_sharding, split, replicated
+
+
+def shard_state(state: TrainState, mesh: Mesh) -> TrainState:
+    """Places a state on `mesh` as `make_train_step(..., mesh=mesh)` expects it."""
+    state_sharding, _, _ = train_shardings(mesh)
+    return jax.tree.map(
+        lambda sharding, subtree: jax.tree.map(lambda a: jax.device_put(a, sharding), subtree),
+        state_sharding,
+        state,
+        is_leaf=lambda x: isinstance(x, NamedSharding),
+    )
+
+
+def _batch_constraint(mesh):
+    if mesh is None:
+        return lambda x: x
+    split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    return lambda x: jax.lax.with_sharding_constraint(x, split)
