@@ -117,7 +117,7 @@ def make_train_step(
         params = optax.apply_updates(state.params, updates)
         metrics = dict(
             metrics,
-            grad_norm=optax.global_norm(grads),
+            grad_norm=optax.tree.norm(grads),
             fresh_fraction=jnp.mean(is_fresh.astype(jnp.float32)),
             sampler_energy_last=jnp.mean(infos.energy[-1]),
         )

@@ -1,0 +1,1 @@
+"""Thin experiment drivers: `python -m ebm_jax.experiments.<name>`."""

@@ -1,0 +1,255 @@
+"""`train_and_evaluate(config, workdir)`: the tutorial's experiment, end to end.
+
+Writes into `workdir`:
+  config.json, metrics.jsonl (every logged step), tensorboard/ (scalars and image grids),
+  checkpoints/latest and checkpoints/best (orbax; best = largest validation CD gap),
+  buffer.png, generation_steps.png, samples.png, energy_hist.png, training_curves.png,
+  metrics.json (the final analysis).
+
+The validation CD gap is E(uniform noise) - E(test images), both means over the test split
+(the tutorial's `val_contrastive_divergence` with our sign: a larger gap separates data from
+noise better).
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ebm_jax import data as data_lib
+from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
+from ebm_jax.eval import analysis, plots
+from ebm_jax.experiments.mnist.config import Config
+from ebm_jax.samplers import langevin
+from ebm_jax.samplers.generate import generate_from_noise
+from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer
+from ebm_jax.train.checkpoint import Checkpointer
+from ebm_jax.train.logging import MetricWriter, read_metrics
+
+EXAMPLE_SHAPE = (28, 28, 1)
+# Settings that must not change between a run and its resumption.
+_RESUME_KEYS = ("dataset", "model", "features", "batch_size", "learning_rate", "b1", "b2",
+                "clip_norm", "lr_decay_per_epoch", "alpha", "real_noise", "mcmc_steps",
+                "step_size", "noise_scale", "grad_clip", "buffer_capacity", "reinit_prob", "seed")
+
+
+def build_model(config: Config):
+    if config.model == "tutorial_cnn":
+        return TutorialCNN(features=config.features)
+    return CourseCNN()
+
+
+def sampler_params(config: Config) -> Dict:
+    return dict(step_size=config.step_size, noise_scale=config.noise_scale,
+                grad_clip=config.grad_clip, bounds=(-1.0, 1.0))
+
+
+def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True) -> Dict:
+    """Trains, logs, checkpoints and analyses; returns the content of `metrics.json`."""
+    config.validate()
+    dataset = data_lib.load(config.dataset, config.data_dir)
+    train_images = data_lib.to_float_images(dataset.train.images)
+    test_images = data_lib.to_float_images(dataset.test.images)
+    if config.max_eval_images is not None:
+        test_images = test_images[: config.max_eval_images]
+    steps_per_epoch = data_lib.steps_per_epoch(len(train_images), config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    os.makedirs(workdir, exist_ok=True)
+    model = build_model(config)
+    optimizer = tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
+                                   config.clip_norm, config.lr_decay_per_epoch)
+    train_step = make_train_step(
+        model.apply, optimizer, sampler_kernel=langevin.build_kernel("noise_first"),
+        sampler_params=sampler_params(config), num_mcmc_steps=config.mcmc_steps,
+        alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob)
+    root_key = jax.random.key(config.seed)
+    key_init, key_eval = jax.random.split(root_key)
+    state = create_train_state(key_init, model, optimizer, EXAMPLE_SHAPE, config.batch_size,
+                               config.buffer_capacity)
+    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
+    best_gap = -np.inf
+    state, best_gap = _restore_or_start(checkpoints, state, config, workdir, resume)
+    _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
+
+    evaluator = _Evaluator(model, config, key_eval, test_images)
+    writer = MetricWriter(workdir)
+    print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, "
+          f"training steps {int(state.step)} -> {total_steps}; workdir = {os.path.abspath(workdir)}")
+    start_step = int(state.step)
+    timing = {"first_step_s": None, "eval_s": 0.0}
+    loop_start = time.perf_counter()
+    bar = tqdm(total=total_steps, initial=start_step, disable=not progress, desc="train", unit="step")
+    try:
+        indices = None
+        for step in range(start_step, total_steps):
+            epoch, index = divmod(step, steps_per_epoch)
+            if indices is None or index == 0:
+                indices = data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)
+            state, metrics = train_step(state, jnp.asarray(train_images[indices[index]]))
+            if step == start_step:  # includes compilation
+                jax.block_until_ready(metrics)
+                timing["first_step_s"] = time.perf_counter() - loop_start
+            last_of_epoch = index == steps_per_epoch - 1 or step + 1 == total_steps
+            if (step + 1) % config.log_every == 0 or last_of_epoch:
+                metrics = {k: float(v) for k, v in metrics.items()}  # host sync, outside the step
+                if not np.isfinite(metrics["loss"]):
+                    raise FloatingPointError(f"loss became {metrics['loss']} at step {step + 1}")
+                writer.scalars(step + 1, dict(metrics, learning_rate=float(optimizer_lr(config, steps_per_epoch, step))), "train/")
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", E_real=f"{metrics['energy_real']:.3f}",
+                                E_fake=f"{metrics['energy_fake']:.3f}")
+            bar.update(1)
+            if last_of_epoch:
+                tic = time.perf_counter()
+                gap = evaluator.end_of_epoch(state, writer, epoch)
+                meta = {"val_cd_gap": gap, "epoch": epoch, "best_val_cd_gap": max(best_gap, gap)}
+                checkpoints.save("latest", state, meta)
+                if gap > best_gap:
+                    best_gap = gap
+                    checkpoints.save("best", state, meta)
+                timing["eval_s"] += time.perf_counter() - tic
+        jax.block_until_ready(state)
+    finally:
+        bar.close()
+        if _usable(state) and int(state.step) > start_step:
+            checkpoints.save("latest", state, {"best_val_cd_gap": float(best_gap), "interrupted": True})
+        writer.close()
+    loop_s = time.perf_counter() - loop_start
+    steps_done = int(state.step) - start_step
+    train_s = loop_s - timing["eval_s"]
+    report = evaluator.final_report(state, train_images, workdir)
+    report.update(
+        data=dataset.source,
+        train_steps=int(state.step),
+        steps_per_epoch=steps_per_epoch,
+        best_val_cd_gap=float(best_gap),
+        timing={
+            "train_loop_s": loop_s,
+            "epoch_end_eval_and_checkpoint_s": timing["eval_s"],
+            "first_step_incl_compile_s": timing["first_step_s"],
+            # later steps only: excludes compilation and the epoch-end evaluation
+            "seconds_per_train_step": (train_s - timing["first_step_s"]) / (steps_done - 1) if steps_done > 1 else None,
+        },
+        devices=[str(d) for d in jax.devices()],
+    )
+    _write_json(os.path.join(workdir, "metrics.json"), report)
+    checkpoints.close()
+    return report
+
+
+def optimizer_lr(config: Config, steps_per_epoch: int, step: int) -> float:
+    """The learning rate used at `step` (for logging)."""
+    return config.learning_rate * config.lr_decay_per_epoch ** (step // steps_per_epoch)
+
+
+class _Evaluator:
+    """Per-epoch validation and figures, and the final analysis; jitted pieces compiled once."""
+
+    def __init__(self, model, config: Config, rng_key, test_images):
+        self.model, self.config, self.key, self.test_images = model, config, rng_key, test_images
+        kernel, params = langevin.build_kernel("noise_first"), sampler_params(config)
+
+        def generate(key, model_params, num_chains, thin):
+            energy_fn = per_example(model.apply, model_params)
+            return generate_from_noise(key, energy_fn, langevin.init, kernel, params, EXAMPLE_SHAPE,
+                                       num_chains, config.generation_steps, thin)
+
+        thin = config.generation_steps // config.generation_snapshots
+        self.generate_steps = jax.jit(lambda k, p: generate(k, p, config.generation_chains, thin))
+        self.generate_samples = jax.jit(lambda k, p: generate(k, p, config.num_samples, None)[0])
+        self.snapshot_steps = [thin * (i + 1) for i in range(config.generation_snapshots)]
+
+    def _energies(self, params, images):
+        return analysis.dataset_energies(self.model.apply, params, images, self.config.eval_batch_size)
+
+    def validation_gap(self, params, epoch) -> Dict[str, float]:
+        key = jax.random.fold_in(self.key, epoch)
+        noise = np.asarray(jax.random.uniform(key, self.test_images.shape, minval=-1.0, maxval=1.0))
+        e_real = self._energies(params, self.test_images).mean()
+        e_noise = self._energies(params, noise).mean()
+        return {"cd_gap": float(e_noise - e_real), "energy_real": float(e_real), "energy_noise": float(e_noise)}
+
+    def end_of_epoch(self, state, writer: MetricWriter, epoch: int) -> float:
+        step = int(state.step)
+        val = self.validation_gap(state.params, epoch)
+        key_noise, key_gen = jax.random.split(jax.random.fold_in(self.key, 10_000 + epoch))
+        noise = np.asarray(jax.random.uniform(key_noise, (self.config.num_noise_images, *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
+        val["energy_uniform_noise_1024"] = float(self._energies(state.params, noise).mean())
+        writer.scalars(step, val, "val/")
+        buffer_view = np.asarray(state.buffer.samples[:32])
+        _, trace = self.generate_steps(key_gen, state.params)
+        writer.image(step, "buffer", plots.image_grid(buffer_view))
+        trace = np.asarray(trace)
+        writer.image(step, "generation_steps", plots.image_grid(np.swapaxes(trace, 0, 1).reshape(-1, *EXAMPLE_SHAPE), ncol=trace.shape[0]))
+        return val["cd_gap"]
+
+    def final_report(self, state, train_images, workdir) -> Dict:
+        params = state.params
+        key_gen, key_samples, key_ood = jax.random.split(jax.random.fold_in(self.key, 99_999), 3)
+        _, trace = self.generate_steps(key_gen, params)
+        plots.save_generation_steps(os.path.join(workdir, "generation_steps.png"), np.asarray(trace), self.snapshot_steps)
+        samples = np.asarray(self.generate_samples(key_samples, params))
+        plots.save_image_grid(os.path.join(workdir, "samples.png"), samples, 8,
+                              f"{len(samples)} samples, {self.config.generation_steps} Langevin steps from noise")
+        size = int(state.buffer.size)
+        buffer = np.asarray(state.buffer.samples[:size])
+        plots.save_image_grid(os.path.join(workdir, "buffer.png"), buffer[-64:], 8, f"replay buffer (last 64 of {size})")
+        report = analysis.ood_analysis(self.model.apply, params, key_ood, train_images, self.test_images,
+                                       self.config.num_noise_images, self.config.eval_batch_size)
+        noise = np.asarray(jax.random.uniform(key_ood, (len(self.test_images), *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
+        plots.save_energy_histogram(os.path.join(workdir, "energy_hist.png"), {
+            "test images": self._energies(params, self.test_images),
+            "generated (256 steps)": self._energies(params, samples),
+            "uniform noise": self._energies(params, noise),
+        })
+        report["mean_energy"]["generated_samples"] = float(self._energies(params, samples).mean())
+        report["validation"] = self.validation_gap(params, 99_999)
+        records = read_metrics(workdir)
+        plots.save_training_curves(os.path.join(workdir, "training_curves.png"), records, [
+            ["train/loss", "train/loss_cd", "train/loss_reg"],
+            ["train/energy_real", "train/energy_fake"],
+            ["val/energy_real", "val/energy_noise", "val/cd_gap"],
+        ])
+        return report
+
+
+def _restore_or_start(checkpoints, state, config, workdir, resume):
+    restored = checkpoints.restore("latest", state)
+    if restored is None:
+        if resume:
+            print(f"--resume: no checkpoint in {workdir}/checkpoints yet; starting from scratch")
+        return state, -np.inf
+    if not resume:
+        raise FileExistsError(
+            f"{workdir} already holds a run (checkpoint at step {checkpoints._managers['latest'].latest_step()}); "
+            "pass --resume to continue it or choose another --workdir")
+    saved_path = os.path.join(workdir, "config.json")
+    if os.path.exists(saved_path):
+        with open(saved_path) as f:
+            saved = json.load(f)
+        changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != getattr(config, k)]
+        if changed:
+            raise ValueError(f"--resume with different settings than the saved run: {changed}")
+    restored_state, meta = restored
+    best = meta.get("best_val_cd_gap", -np.inf)
+    return restored_state, (-np.inf if best is None else float(best))
+
+
+def _usable(state) -> bool:
+    """False if the state's buffers were donated to a step that did not finish."""
+    return not any(getattr(leaf, "is_deleted", lambda: False)() for leaf in jax.tree.leaves(state))
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)

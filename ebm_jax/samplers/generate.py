@@ -1,0 +1,36 @@
+"""Generation from noise: many chains of one sampler started from uniform noise."""
+
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import jax
+
+from ebm_jax.samplers.loop import run_chains
+from ebm_jax.types import EnergyFn
+
+
+def generate_from_noise(
+    rng_key: jax.Array,
+    energy_fn: EnergyFn,
+    sampler_init: Callable,
+    sampler_kernel: Callable,
+    sampler_params: Dict,
+    example_shape: Sequence[int],
+    num_chains: int,
+    num_steps: int,
+    thin: Optional[int] = None,
+    bounds: Tuple[float, float] = (-1.0, 1.0),
+):
+    """Runs `num_chains` chains for `num_steps` steps from Uniform(bounds) noise.
+
+    Returns `(samples [num_chains, *example_shape], trace)`, where `trace` is
+    `[num_steps // thin, num_chains, *example_shape]` (None when `thin` is None).
+    """
+    key_init, key_run = jax.random.split(rng_key)
+    starts = jax.random.uniform(key_init, (num_chains, *example_shape), minval=bounds[0], maxval=bounds[1])
+    states = jax.vmap(lambda x: sampler_init(x, energy_fn))(starts)
+
+    def step(key, state):
+        return sampler_kernel(key, state, energy_fn, **sampler_params)
+
+    final, trace, _ = run_chains(key_run, step, states, num_steps, thin)
+    return final.position, (None if trace is None else trace.position)

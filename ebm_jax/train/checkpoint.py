@@ -1,0 +1,62 @@
+"""Checkpoints with orbax: `latest/` (every save) and `best/` (by a metric, higher is better).
+
+orbax writes each checkpoint into a temporary folder and renames it when complete, so a run
+killed mid-write leaves the previous checkpoint readable (`latest_step` ignores partial ones).
+Typed PRNG keys are stored as their raw uint32 data and re-wrapped on restore.
+"""
+
+import os
+from typing import Optional, Tuple
+
+import jax
+import orbax.checkpoint as ocp
+
+from ebm_jax.train.state import TrainState
+
+
+class Checkpointer:
+    def __init__(self, directory: str):
+        self.directory = os.path.abspath(directory)
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
+        self._managers = {
+            name: ocp.CheckpointManager(os.path.join(self.directory, name), options=options)
+            for name in ("latest", "best")
+        }
+
+    def save(self, which: str, state: TrainState, meta: dict) -> None:
+        """Saves `state` (and JSON-able `meta`) as `which` ("latest" or "best") at its step."""
+        manager = self._managers[which]
+        step = int(state.step)
+        if manager.latest_step() == step:
+            return  # already saved at this step (e.g. end of epoch == end of run)
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(_to_storable(state)), meta=ocp.args.JsonSave(meta)
+        )
+        manager.save(step, args=args)
+        manager.wait_until_finished()
+
+    def restore(self, which: str, template: TrainState) -> Optional[Tuple[TrainState, dict]]:
+        """The newest complete `which` checkpoint as `(state, meta)`, or None if there is none."""
+        manager = self._managers[which]
+        step = manager.latest_step()
+        if step is None:
+            return None
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(_to_storable(template)), meta=ocp.args.JsonRestore()
+        )
+        restored = manager.restore(step, args=args)
+        return _from_storable(restored.state), dict(restored.meta)
+
+    def close(self) -> None:
+        for manager in self._managers.values():
+            manager.close()
+
+
+def _to_storable(state: TrainState):
+    return state._replace(rng_key=jax.random.key_data(state.rng_key))
+
+
+def _from_storable(stored) -> TrainState:
+    if isinstance(stored, dict):  # orbax may hand back a dict for NamedTuples
+        stored = TrainState(**stored)
+    return stored._replace(rng_key=jax.random.wrap_key_data(stored.rng_key))
