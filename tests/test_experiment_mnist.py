@@ -1,0 +1,97 @@
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from ebm_jax.experiments.mnist import Config, train_and_evaluate
+from ebm_jax.experiments.mnist.__main__ import main
+from ebm_jax.experiments.mnist.run import build_model
+from ebm_jax.train import create_train_state, tutorial_optimizer
+from ebm_jax.train.checkpoint import Checkpointer
+
+OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "generation_steps.png",
+           "samples.png", "energy_hist.png", "training_curves.png"]
+
+
+def tiny_config(data_dir, **overrides):
+    """300 training images, batch 32: 9 steps per epoch."""
+    base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, mcmc_steps=3,
+                  buffer_capacity=256, generation_steps=8, generation_snapshots=4,
+                  generation_chains=4, num_samples=8, num_noise_images=64, eval_batch_size=64,
+                  log_every=2)
+    return dataclasses.replace(base, **overrides)
+
+
+def _latest_state(workdir, config):
+    template = create_train_state(jax.random.key(0), build_model(config), tutorial_optimizer(9),
+                                  (28, 28, 1), config.batch_size, config.buffer_capacity)
+    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
+    state, meta = checkpoints.restore("latest", template)
+    checkpoints.close()
+    return state
+
+
+def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
+    workdir = str(tmp_path / "run")
+    report = train_and_evaluate(tiny_config(mnist_tiny_dir), workdir, progress=False)
+    for name in OUTPUTS:
+        assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+    assert os.listdir(os.path.join(workdir, "tensorboard"))
+    assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["18"]
+    assert os.listdir(os.path.join(workdir, "checkpoints", "best"))
+    with open(os.path.join(workdir, "metrics.json")) as f:
+        saved = json.load(f)
+    assert saved["train_steps"] == 18 and report["train_steps"] == 18
+    assert saved["num_images"] == {"noise": 64, "train": 300, "test": 100}
+    assert set(saved["edits_of_test_images"]) == {"noisy_sigma_0.3", "flipped", "shrunk"}
+    for key in ("uniform_noise", "train_images", "test_images", "generated_samples"):
+        assert np.isfinite(saved["mean_energy"][key])
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    logged = set().union(*records)
+    for key in ("train/loss", "train/loss_cd", "train/loss_reg", "train/energy_real",
+                "train/energy_fake", "val/energy_uniform_noise_1024", "val/cd_gap"):
+        assert key in logged, key
+
+
+def test_resume_is_bit_identical(tmp_path, mnist_tiny_dir):
+    """12 steps in one go vs 5 steps, then --resume up to 12 (across the epoch boundary at 9)."""
+    config = tiny_config(mnist_tiny_dir, max_steps=12)
+    train_and_evaluate(config, str(tmp_path / "straight"), progress=False)
+    train_and_evaluate(dataclasses.replace(config, max_steps=5), str(tmp_path / "split"), progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_and_evaluate(config, str(tmp_path / "split"), progress=False)
+    train_and_evaluate(config, str(tmp_path / "split"), resume=True, progress=False)
+    a = _latest_state(str(tmp_path / "straight"), config)
+    b = _latest_state(str(tmp_path / "split"), config)
+    assert int(a.step) == int(b.step) == 12
+    leaves_a, leaves_b = jax.tree.leaves((a.params, a.opt_state, a.buffer)), jax.tree.leaves((b.params, b.opt_state, b.buffer))
+    for x, y in zip(leaves_a, leaves_b):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    with pytest.raises(ValueError, match="different settings"):
+        train_and_evaluate(dataclasses.replace(config, step_size=5.0), str(tmp_path / "split"), resume=True, progress=False)
+
+
+def test_cli_errors_are_clear(tmp_path, mnist_tiny_dir, capsys):
+    cases = [
+        (["--data-dir", str(tmp_path / "missing")], "does not exist"),
+        (["--data-dir", mnist_tiny_dir, "--batch-size", "1000"], "larger than the data"),
+        (["--data-dir", mnist_tiny_dir, "--step-size", "-10"], "step_size must be > 0"),
+        (["--data-dir", mnist_tiny_dir, "--epochs", "0"], "epochs must be >= 1"),
+    ]
+    for args, message in cases:
+        assert main(args + ["--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_cli_wrong_image_shape(tmp_path, capsys):
+    from ebm_jax.data.idx import write_idx
+    from ebm_jax.data.mnist import FILES
+
+    for key, name in FILES.items():
+        write_idx(tmp_path / name, np.zeros((40, 32, 32) if "images" in key else (40,), np.uint8))
+    assert main(["--data-dir", str(tmp_path), "--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
+    assert "expected 28x28" in capsys.readouterr().err
