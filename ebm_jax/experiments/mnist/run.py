@@ -253,3 +253,23 @@ def _write_json(path, obj):
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2, default=str)
     os.replace(tmp, path)
+
+
+def restore_params(workdir: str, which: str = "best"):
+    """The energy's params from `workdir/checkpoints/<which>` ("best" or "latest"), with the
+    model they belong to: `(model, params)`. Reads the run's `config.json`."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        saved = json.load(f)
+    config = Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
+    model = build_model(config)
+    optimizer = tutorial_optimizer(1)
+    template = create_train_state(jax.random.key(0), model, optimizer, EXAMPLE_SHAPE,
+                                  config.batch_size, config.buffer_capacity)
+    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
+    try:
+        restored = checkpoints.restore(which, template)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"no {which!r} checkpoint in {workdir}/checkpoints")
+    return model, restored[0].params
