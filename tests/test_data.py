@@ -125,3 +125,24 @@ def test_batching_is_seeded_and_handles_partial_batches():
     np.testing.assert_array_equal(np.concatenate([b[v] for b, v in batches]), np.arange(10))
     with pytest.raises(ValueError, match="larger than the data"):
         batching.steps_per_epoch(10, 11)
+
+
+def test_tfds_source_when_installed(monkeypatch, tmp_path):
+    """With tensorflow-datasets importable (a stand-in module here), `load` uses it when no
+    local files are found, and converts its [N, 28, 28, 1] arrays."""
+    import sys
+    import types
+
+    fake = types.ModuleType("tensorflow_datasets")
+    rng = np.random.default_rng(0)
+    sizes = {"train": 12, "test": 5}
+    fake.load = lambda name, split, batch_size: {
+        "image": rng.integers(0, 256, (sizes[split], 28, 28, 1), dtype=np.uint8),
+        "label": rng.integers(0, 10, (sizes[split],)),
+    }
+    fake.as_numpy = lambda x: x
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.delenv(data.mnist.ENV_VAR, raising=False)
+    ds = data.load("mnist", download=False, cache_dir=str(tmp_path))
+    assert ds.source == "tensorflow-datasets mnist"
+    assert ds.train.images.shape == (12, 28, 28) and ds.test.labels.dtype == np.uint8

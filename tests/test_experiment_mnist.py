@@ -95,3 +95,36 @@ def test_cli_wrong_image_shape(tmp_path, capsys):
         write_idx(tmp_path / name, np.zeros((40, 32, 32) if "images" in key else (40,), np.uint8))
     assert main(["--data-dir", str(tmp_path), "--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
     assert "expected 28x28" in capsys.readouterr().err
+
+
+def test_crash_keeps_progress_and_partial_writes_are_ignored(tmp_path, mnist_tiny_dir, monkeypatch):
+    """An exception mid-run still leaves the latest state on disk; a half-written checkpoint
+    folder (as orbax names an unfinished write) is ignored on resume."""
+    from ebm_jax.experiments.mnist import run
+
+    config = tiny_config(mnist_tiny_dir, max_steps=12)
+    workdir = str(tmp_path / "run")
+    calls = {"n": 0}
+    original = run._Evaluator.end_of_epoch
+
+    def failing_end_of_epoch(self, state, writer, epoch):
+        calls["n"] += 1
+        if epoch == 1:
+            raise RuntimeError("simulated crash")
+        return original(self, state, writer, epoch)
+
+    monkeypatch.setattr(run._Evaluator, "end_of_epoch", failing_end_of_epoch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_and_evaluate(config, workdir, progress=False)
+    assert calls["n"] == 2
+    assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["12"]  # saved on the way out
+    monkeypatch.setattr(run._Evaluator, "end_of_epoch", original)
+
+    partial = os.path.join(workdir, "checkpoints", "latest", "13.orbax-checkpoint-tmp-1234567")
+    os.makedirs(os.path.join(partial, "state"))
+    with open(os.path.join(partial, "state", "garbage"), "wb") as f:
+        f.write(b"\x00" * 100)
+    state = _latest_state(workdir, config)
+    assert int(state.step) == 12
+    report = train_and_evaluate(dataclasses.replace(config, max_steps=14), workdir, resume=True, progress=False)
+    assert report["train_steps"] == 14
