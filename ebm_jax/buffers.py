@@ -79,3 +79,10 @@ def push(buffer: ReplayBuffer, batch: jax.Array) -> ReplayBuffer:
 def _uniform(rng_key, shape, bounds, dtype):
     low, high = bounds
     return jax.random.uniform(rng_key, shape, dtype, minval=low, maxval=high)
+
+
+def newest(buffer: ReplayBuffer, n: int) -> jax.Array:
+    """The `n` most recently pushed examples, oldest first, `[n, ...]` (n <= size)."""
+    capacity = buffer.samples.shape[0]
+    slots = (buffer.cursor - n + jnp.arange(n)) % capacity
+    return buffer.samples[slots]

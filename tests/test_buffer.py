@@ -62,3 +62,10 @@ def test_push_is_jittable_and_checks():
         buffers.push(buf, jnp.ones((9, 2)))
     with pytest.raises(ValueError, match="initial_size"):
         buffers.init(jax.random.key(0), 8, (2,), initial_size=9)
+
+
+def test_newest_follows_the_ring():
+    buf = buffers.init(jax.random.key(0), 5, (1,), initial_size=1)
+    for value in (1.0, 2.0, 3.0):  # 1 + 2 + 2 + 2 = 7 pushes into 5 slots: wraps
+        buf = buffers.push(buf, jnp.full((2, 1), value))
+    np.testing.assert_array_equal(buffers.newest(buf, 4)[:, 0], [2.0, 2.0, 3.0, 3.0])

@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ebm_jax.energies.conv import loop_friendly_conv
+
 
 class TutorialCNN(nn.Module):
     """The tutorial's CNN energy, `[B, 28, 28, 1]` in [-1, 1] -> energy `[B]`.
@@ -21,7 +23,8 @@ class TutorialCNN(nn.Module):
       Conv 3x3 stride 2 pad 1 -> 2c    [B,  4,  4, 2c]
       Conv 3x3 stride 2 pad 1 -> 2c    [B,  2,  2, 2c]
       flatten -> Dense 2c -> Dense 1
-    The tutorial outputs -E; this module outputs E = -(that output).
+    The tutorial outputs -E; this module outputs E = -(that output). Convolutions are plain
+    `nn.Conv` with `loop_friendly_conv` (same math, faster input gradients in sampler loops).
     """
 
     features: int = 32
@@ -30,10 +33,10 @@ class TutorialCNN(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
         c = self.features
-        x = nn.swish(nn.Conv(c // 2, (5, 5), strides=2, padding=4)(x))
-        x = nn.swish(nn.Conv(c, (3, 3), strides=2, padding=1)(x))
-        x = nn.swish(nn.Conv(2 * c, (3, 3), strides=2, padding=1)(x))
-        x = nn.swish(nn.Conv(2 * c, (3, 3), strides=2, padding=1)(x))
+        x = nn.swish(_conv(c // 2, 5, 4)(x))
+        x = nn.swish(_conv(c, 3, 1)(x))
+        x = nn.swish(_conv(2 * c, 3, 1)(x))
+        x = nn.swish(_conv(2 * c, 3, 1)(x))
         x = x.reshape(x.shape[0], -1)
         x = nn.swish(nn.Dense(2 * c)(x))
         score = nn.Dense(1)(x)[:, 0]
@@ -55,8 +58,8 @@ class CourseCNN(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
         act = lambda h: nn.leaky_relu(h, self.negative_slope)
-        x = act(nn.Conv(self.features, (4, 4), strides=2, padding=1)(x))
-        x = act(nn.Conv(2 * self.features, (4, 4), strides=2, padding=1)(x))
+        x = act(_conv(self.features, 4, 1)(x))
+        x = act(_conv(2 * self.features, 4, 1)(x))
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(256)(x))
         return nn.Dense(1)(x)[:, 0]
@@ -73,6 +76,11 @@ def per_example(apply_fn: Callable, params) -> Callable[[jax.Array], jax.Array]:
         return apply_fn(params, x[None])[0]
 
     return energy_fn
+
+
+def _conv(features: int, size: int, padding: int) -> nn.Conv:
+    """A stride-2 square convolution, as every conv layer of both networks."""
+    return nn.Conv(features, (size, size), strides=2, padding=padding, conv_general_dilated=loop_friendly_conv)
 
 
 def _check_images(x) -> None:

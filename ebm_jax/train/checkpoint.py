@@ -35,6 +35,10 @@ class Checkpointer:
         manager.save(step, args=args)
         manager.wait_until_finished()
 
+    def latest_step(self, which: str) -> Optional[int]:
+        """The step of the newest complete `which` checkpoint, None if there is none."""
+        return self._managers[which].latest_step()
+
     def restore(self, which: str, template: TrainState) -> Optional[Tuple[TrainState, dict]]:
         """The newest complete `which` checkpoint as `(state, meta)`, or None if there is none."""
         manager = self._managers[which]

@@ -39,14 +39,19 @@ def tutorial_optimizer(
 ) -> optax.GradientTransformation:
     """Global-norm clipping then Adam with the learning rate times `decay_per_epoch` each epoch
     (the tutorial: clip 0.1, Adam(1e-4, betas=(0.0, 0.999)), StepLR(1, gamma=0.97))."""
+    schedule = tutorial_schedule(steps_per_epoch, learning_rate, decay_per_epoch)
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(schedule, b1=b1, b2=b2))
+
+
+def tutorial_schedule(steps_per_epoch: int, learning_rate: float = 1e-4, decay_per_epoch: float = 0.97):
+    """step -> learning rate: `learning_rate * decay_per_epoch ** (step // steps_per_epoch)`."""
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-    schedule = optax.exponential_decay(
+    return optax.exponential_decay(
         learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_per_epoch, staircase=True
     )
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(schedule, b1=b1, b2=b2))
 
 
 def make_train_step(

@@ -22,13 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ebm_jax import buffers
 from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, plots
 from ebm_jax.experiments.mnist.config import Config
 from ebm_jax.samplers import langevin
 from ebm_jax.samplers.generate import generate_from_noise
-from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer
+from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer, tutorial_schedule
 from ebm_jax.train.checkpoint import Checkpointer
 from ebm_jax.train.logging import MetricWriter, read_metrics
 
@@ -67,6 +68,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     model = build_model(config)
     optimizer = tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
                                    config.clip_norm, config.lr_decay_per_epoch)
+    learning_rate = tutorial_schedule(steps_per_epoch, config.learning_rate, config.lr_decay_per_epoch)
     train_step = make_train_step(
         model.apply, optimizer, sampler_kernel=langevin.build_kernel("noise_first"),
         sampler_params=sampler_params(config), num_mcmc_steps=config.mcmc_steps,
@@ -103,7 +105,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
                 metrics = {k: float(v) for k, v in metrics.items()}  # host sync, outside the step
                 if not np.isfinite(metrics["loss"]):
                     raise FloatingPointError(f"loss became {metrics['loss']} at step {step + 1}")
-                writer.scalars(step + 1, dict(metrics, learning_rate=float(optimizer_lr(config, steps_per_epoch, step))), "train/")
+                writer.scalars(step + 1, dict(metrics, learning_rate=float(learning_rate(step))), "train/")
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", E_real=f"{metrics['energy_real']:.3f}",
                                 E_fake=f"{metrics['energy_fake']:.3f}")
             bar.update(1)
@@ -122,6 +124,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         if _usable(state) and int(state.step) > start_step:
             checkpoints.save("latest", state, {"best_val_cd_gap": float(best_gap), "interrupted": True})
         writer.close()
+        checkpoints.close()
     loop_s = time.perf_counter() - loop_start
     steps_done = int(state.step) - start_step
     train_s = loop_s - timing["eval_s"]
@@ -141,13 +144,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         devices=[str(d) for d in jax.devices()],
     )
     _write_json(os.path.join(workdir, "metrics.json"), report)
-    checkpoints.close()
     return report
-
-
-def optimizer_lr(config: Config, steps_per_epoch: int, step: int) -> float:
-    """The learning rate used at `step` (for logging)."""
-    return config.learning_rate * config.lr_decay_per_epoch ** (step // steps_per_epoch)
 
 
 class _Evaluator:
@@ -184,7 +181,7 @@ class _Evaluator:
         noise = np.asarray(jax.random.uniform(key_noise, (self.config.num_noise_images, *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
         val["energy_uniform_noise_1024"] = float(self._energies(state.params, noise).mean())
         writer.scalars(step, val, "val/")
-        buffer_view = np.asarray(state.buffer.samples[:32])
+        buffer_view = np.asarray(buffers.newest(state.buffer, 32))
         _, trace = self.generate_steps(key_gen, state.params)
         writer.image(step, "buffer", plots.image_grid(buffer_view))
         trace = np.asarray(trace)
@@ -199,9 +196,9 @@ class _Evaluator:
         samples = np.asarray(self.generate_samples(key_samples, params))
         plots.save_image_grid(os.path.join(workdir, "samples.png"), samples, 8,
                               f"{len(samples)} samples, {self.config.generation_steps} Langevin steps from noise")
-        size = int(state.buffer.size)
-        buffer = np.asarray(state.buffer.samples[:size])
-        plots.save_image_grid(os.path.join(workdir, "buffer.png"), buffer[-64:], 8, f"replay buffer (last 64 of {size})")
+        newest = np.asarray(buffers.newest(state.buffer, min(64, int(state.buffer.size))))
+        plots.save_image_grid(os.path.join(workdir, "buffer.png"), newest, 8,
+                              f"replay buffer: the {len(newest)} newest of {int(state.buffer.size)}")
         report = analysis.ood_analysis(self.model.apply, params, key_ood, train_images, self.test_images,
                                        self.config.num_noise_images, self.config.eval_batch_size)
         noise = np.asarray(jax.random.uniform(key_ood, (len(self.test_images), *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
@@ -229,7 +226,7 @@ def _restore_or_start(checkpoints, state, config, workdir, resume):
         return state, -np.inf
     if not resume:
         raise FileExistsError(
-            f"{workdir} already holds a run (checkpoint at step {checkpoints._managers['latest'].latest_step()}); "
+            f"{workdir} already holds a run (checkpoint at step {checkpoints.latest_step('latest')}); "
             "pass --resume to continue it or choose another --workdir")
     saved_path = os.path.join(workdir, "config.json")
     if os.path.exists(saved_path):

@@ -1,0 +1,17 @@
+"""The README's quickstart runs as written (on the test fixture instead of ../shared)."""
+
+import os
+import re
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+
+
+def test_quickstart_runs(mnist_tiny_dir, capsys):
+    text = open(README).read()
+    block = re.search(r"## Quickstart.*?```python\n(.*?)```", text, re.S).group(1)
+    assert len(block.strip().splitlines()) <= 16
+    code = block.replace('"../shared/data/mnist"', repr(mnist_tiny_dir))
+    exec(compile(code, "README quickstart", "exec"), {})
+    printed = capsys.readouterr().out.split()
+    assert printed[1:] == ["(16,", "28,", "28,", "1)", "(8,", "16,", "28,", "28,", "1)"]
+    assert float(printed[0]) == float(printed[0])  # a number, not NaN
