@@ -128,3 +128,27 @@ def test_crash_keeps_progress_and_partial_writes_are_ignored(tmp_path, mnist_tin
     assert int(state.step) == 12
     report = train_and_evaluate(dataclasses.replace(config, max_steps=14), workdir, resume=True, progress=False)
     assert report["train_steps"] == 14
+
+
+def test_divergence_is_reported_and_not_checkpointed(tmp_path, mnist_tiny_dir, monkeypatch, capsys):
+    """A non-finite loss stops the run with a clear error, and the diverged state is not saved:
+    the latest checkpoint stays the one from the end of epoch 0 (step 9)."""
+    from ebm_jax.experiments.mnist import run
+
+    real_make = run.make_train_step
+
+    def make_diverging_step(*args, **kwargs):
+        step = real_make(*args, **kwargs)
+
+        def diverging(state, batch):
+            state, metrics = step(state, batch)
+            bad = state.step > 10
+            return state, dict(metrics, loss=jax.numpy.where(bad, jax.numpy.nan, metrics["loss"]))
+
+        return diverging
+
+    monkeypatch.setattr(run, "make_train_step", make_diverging_step)
+    workdir = str(tmp_path / "run")
+    with pytest.raises(FloatingPointError, match="at step 12"):
+        train_and_evaluate(tiny_config(mnist_tiny_dir, max_steps=14), workdir, progress=False)
+    assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["9"]

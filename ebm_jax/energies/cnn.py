@@ -8,6 +8,7 @@
 from typing import Callable
 
 import flax.linen as nn
+from jax import lax
 import jax
 import jax.numpy as jnp
 
@@ -23,20 +24,24 @@ class TutorialCNN(nn.Module):
       Conv 3x3 stride 2 pad 1 -> 2c    [B,  4,  4, 2c]
       Conv 3x3 stride 2 pad 1 -> 2c    [B,  2,  2, 2c]
       flatten -> Dense 2c -> Dense 1
-    The tutorial outputs -E; this module outputs E = -(that output). Convolutions are plain
-    `nn.Conv` with `loop_friendly_conv` (same math, faster input gradients in sampler loops).
+    The tutorial outputs -E; this module outputs E = -(that output).
+
+    `conv`: the convolution primitive of the `nn.Conv` layers; `loop_friendly_conv` (the default)
+    and `lax.conv_general_dilated` compute the same function, the first with faster input
+    gradients inside sampler loops on CPU (see `ebm_jax.energies.conv`).
     """
 
     features: int = 32
+    conv: Callable = loop_friendly_conv
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
         c = self.features
-        x = nn.swish(_conv(c // 2, 5, 4)(x))
-        x = nn.swish(_conv(c, 3, 1)(x))
-        x = nn.swish(_conv(2 * c, 3, 1)(x))
-        x = nn.swish(_conv(2 * c, 3, 1)(x))
+        x = nn.swish(_conv(c // 2, 5, 4, self.conv)(x))
+        x = nn.swish(_conv(c, 3, 1, self.conv)(x))
+        x = nn.swish(_conv(2 * c, 3, 1, self.conv)(x))
+        x = nn.swish(_conv(2 * c, 3, 1, self.conv)(x))
         x = x.reshape(x.shape[0], -1)
         x = nn.swish(nn.Dense(2 * c)(x))
         score = nn.Dense(1)(x)[:, 0]
@@ -53,13 +58,14 @@ class CourseCNN(nn.Module):
 
     features: int = 64
     negative_slope: float = 0.2
+    conv: Callable = loop_friendly_conv
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
         act = lambda h: nn.leaky_relu(h, self.negative_slope)
-        x = act(_conv(self.features, 4, 1)(x))
-        x = act(_conv(2 * self.features, 4, 1)(x))
+        x = act(_conv(self.features, 4, 1, self.conv)(x))
+        x = act(_conv(2 * self.features, 4, 1, self.conv)(x))
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(256)(x))
         return nn.Dense(1)(x)[:, 0]
@@ -78,9 +84,9 @@ def per_example(apply_fn: Callable, params) -> Callable[[jax.Array], jax.Array]:
     return energy_fn
 
 
-def _conv(features: int, size: int, padding: int) -> nn.Conv:
+def _conv(features: int, size: int, padding: int, conv: Callable) -> nn.Conv:
     """A stride-2 square convolution, as every conv layer of both networks."""
-    return nn.Conv(features, (size, size), strides=2, padding=padding, conv_general_dilated=loop_friendly_conv)
+    return nn.Conv(features, (size, size), strides=2, padding=padding, conv_general_dilated=conv)
 
 
 def _check_images(x) -> None:

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
 
     try:
         report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     means = report["mean_energy"]

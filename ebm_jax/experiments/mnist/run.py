@@ -89,6 +89,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     start_step = int(state.step)
     timing = {"first_step_s": None, "eval_s": 0.0}
     loop_start = time.perf_counter()
+    diverged = False
     bar = tqdm(total=total_steps, initial=start_step, disable=not progress, desc="train", unit="step")
     try:
         indices = None
@@ -104,7 +105,11 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
             if (step + 1) % config.log_every == 0 or last_of_epoch:
                 metrics = {k: float(v) for k, v in metrics.items()}  # host sync, outside the step
                 if not np.isfinite(metrics["loss"]):
-                    raise FloatingPointError(f"loss became {metrics['loss']} at step {step + 1}")
+                    diverged = True
+                    raise FloatingPointError(
+                        f"the loss became {metrics['loss']} at step {step + 1}; nothing was saved after "
+                        "it, so --resume restarts from the last epoch's checkpoint (consider a smaller "
+                        "--step-size or learning rate)")
                 writer.scalars(step + 1, dict(metrics, learning_rate=float(learning_rate(step))), "train/")
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", E_real=f"{metrics['energy_real']:.3f}",
                                 E_fake=f"{metrics['energy_fake']:.3f}")
@@ -121,7 +126,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         jax.block_until_ready(state)
     finally:
         bar.close()
-        if _usable(state) and int(state.step) > start_step:
+        if not diverged and _usable(state) and int(state.step) > start_step:
             checkpoints.save("latest", state, {"best_val_cd_gap": float(best_gap), "interrupted": True})
         writer.close()
         checkpoints.close()
