@@ -152,3 +152,31 @@ def test_divergence_is_reported_and_not_checkpointed(tmp_path, mnist_tiny_dir, m
     with pytest.raises(FloatingPointError, match="at step 12"):
         train_and_evaluate(tiny_config(mnist_tiny_dir, max_steps=14), workdir, progress=False)
     assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["9"]
+
+
+def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
+    """A real kill (SIGTERM) of the CLI mid-training: exit code 130, the state at that moment is
+    saved, and --resume continues from it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    workdir = tmp_path / "run"
+    args = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir,
+            "--workdir", str(workdir), "--batch-size", "32", "--mcmc-steps", "3", "--max-eval-images", "50",
+            "--no-progress"]
+    proc = subprocess.Popen(args + ["--max-steps", "100000", "--epochs", "1000"], stderr=subprocess.PIPE, text=True)
+    log = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and '"step": 4' in log.read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err
+    saved = [int(s) for s in os.listdir(workdir / "checkpoints" / "latest") if s.isdigit()]
+    assert len(saved) == 1 and saved[0] >= 4
+    resumed = subprocess.run(args + ["--max-steps", str(saved[0] + 2), "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.load(open(workdir / "metrics.json"))["train_steps"] == saved[0] + 2

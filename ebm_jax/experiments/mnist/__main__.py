@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import signal
 import sys
 
 from ebm_jax.experiments.mnist.config import PRESETS, get_config
@@ -35,16 +36,25 @@ def main(argv=None) -> int:
     workdir = args.workdir or f"runs/{config.dataset}_{args.preset}"
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's kill saves like Ctrl-C does
     try:
         report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the latest state is saved in {workdir}/checkpoints; "
+              "rerun with --resume to continue", file=sys.stderr)
+        return 130
     means = report["mean_energy"]
     print(f"done: {report['train_steps']} steps; mean energy test {means['test_images']:.3f}, "
           f"noise {means['uniform_noise']:.3f}, generated {means['generated_samples']:.3f}; "
           f"outputs in {workdir}")
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

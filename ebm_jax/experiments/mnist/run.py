@@ -78,7 +78,6 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     state = create_train_state(key_init, model, optimizer, EXAMPLE_SHAPE, config.batch_size,
                                config.buffer_capacity)
     checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-    best_gap = -np.inf
     state, best_gap = _restore_or_start(checkpoints, state, config, workdir, resume)
     _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
 
