@@ -2,11 +2,28 @@
 
 Each sampler module has a `State` and an `Info` NamedTuple, `init(position, energy_fn)` and
 `build_kernel(...) -> kernel(rng_key, state, energy_fn, **params) -> (state, info)`, where
-`energy_fn` maps ONE example to a scalar. `loop.run_chains` runs many chains with `lax.scan`.
+`energy_fn` maps ONE example (any PyTree) to a scalar energy. A convenience function per sampler
+(`langevin.langevin`, `mala.mala`, `hmc.hmc`) returns an `(init, step)` pair with the energy and
+parameters closed over. `run_chains` runs many chains (a vmap axis) with `lax.scan`.
+
+    langevin     unadjusted Langevin: the tutorial's loop and the textbook form
+    mala         Metropolis-adjusted Langevin
+    hmc          HMC (leapfrog in `integrators`, diagonal mass matrix, divergence flag)
+    adaptation   dual-averaging step-size adaptation (a pure warm-up)
+    annealed     annealed Langevin over noise levels, for E(x, sigma)
+    tempering    replica exchange over temperatures, wrapping any kernel above
+    diagnostics  acceptance, multi-chain ESS, split R-hat, trace plots
 """
 
-from ebm_jax.samplers import langevin
+from ebm_jax.samplers import adaptation, annealed, diagnostics, hmc, integrators, langevin, mala, tempering
+from ebm_jax.samplers.hmc import HMCInfo, HMCState
 from ebm_jax.samplers.langevin import LangevinInfo, LangevinState
 from ebm_jax.samplers.loop import run_chain, run_chains
+from ebm_jax.samplers.mala import MALAInfo, MALAState
+from ebm_jax.samplers.tempering import TemperingInfo, TemperingState
 
-__all__ = ["langevin", "LangevinInfo", "LangevinState", "run_chain", "run_chains"]
+__all__ = [
+    "HMCInfo", "HMCState", "LangevinInfo", "LangevinState", "MALAInfo", "MALAState",
+    "TemperingInfo", "TemperingState", "adaptation", "annealed", "diagnostics", "hmc",
+    "integrators", "langevin", "mala", "run_chain", "run_chains", "tempering",
+]
