@@ -180,3 +180,14 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     resumed = subprocess.run(args + ["--max-steps", str(saved[0] + 2), "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.load(open(workdir / "metrics.json"))["train_steps"] == saved[0] + 2
+
+
+@pytest.mark.parametrize("sampler", ["mala", "hmc"])
+def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
+    workdir = tmp_path / sampler
+    args = ["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--sampler", sampler, "--max-steps", "3",
+            "--batch-size", "32", "--mcmc-steps", "2", "--max-eval-images", "40", "--no-progress"]
+    assert main(args) == 0
+    report = json.load(open(workdir / "metrics.json"))
+    assert report["train_steps"] == 3 and np.isfinite(report["mean_energy"]["generated_samples"])
+    assert json.load(open(workdir / "config.json"))["sampler"] == sampler

@@ -110,7 +110,8 @@ def make_train_step(
 
         chains = jax.vmap(lambda x: sampler_init(x, energy_fn))(starts)
         final, _, infos = run_chains(key_mcmc, step, chains, num_mcmc_steps)
-        fake = jax.lax.stop_gradient(final.position)
+        # Clamped: a no-op for the bounded Langevin loop, keeps MALA / HMC samples in range.
+        fake = jax.lax.stop_gradient(jnp.clip(final.position, *bounds))
         buffer = buffers.push(state.buffer, fake)
 
         def loss_fn(params):
@@ -124,8 +125,9 @@ def make_train_step(
             metrics,
             grad_norm=optax.tree.norm(grads),
             fresh_fraction=jnp.mean(is_fresh.astype(jnp.float32)),
-            sampler_energy_last=jnp.mean(infos.energy[-1]),
         )
+        if hasattr(infos, "acceptance_rate"):  # Metropolis-corrected samplers
+            metrics["sampler_acceptance"] = jnp.mean(infos.acceptance_rate)
         new_state = TrainState(state.step + 1, params, opt_state, buffer, state.rng_key)
         return new_state, metrics
 

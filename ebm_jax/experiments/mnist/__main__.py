@@ -18,8 +18,13 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--max-steps", type=int, default=None, help="cap on the total number of train steps")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--mcmc-steps", type=int, default=None, help="Langevin steps per train step")
+    p.add_argument("--sampler", choices=("langevin", "mala", "hmc"), default=None,
+                   help="sampler of the negatives (default: the tutorial's Langevin loop)")
+    p.add_argument("--mcmc-steps", type=int, default=None, help="sampler steps per train step")
     p.add_argument("--step-size", type=float, default=None, help="Langevin step size")
+    p.add_argument("--mala-step-size", type=float, default=None)
+    p.add_argument("--hmc-step-size", type=float, default=None)
+    p.add_argument("--hmc-leapfrog-steps", type=int, default=None)
     p.add_argument("--max-eval-images", type=int, default=None, help="cap on test images evaluated")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the workdir's latest checkpoint")
@@ -31,7 +36,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     config = get_config(args.preset)
     overrides = {k: getattr(args, k) for k in ("data_dir", "dataset", "epochs", "max_steps", "batch_size",
-                                                 "mcmc_steps", "step_size", "max_eval_images", "seed")}
+                                                 "sampler", "mcmc_steps", "step_size", "mala_step_size",
+                                                 "hmc_step_size", "hmc_leapfrog_steps", "max_eval_images", "seed")}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     workdir = args.workdir or f"runs/{config.dataset}_{args.preset}"
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing

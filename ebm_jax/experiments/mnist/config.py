@@ -26,11 +26,15 @@ class Config:
     # loss
     alpha: float = 0.1
     real_noise: float = 0.005
-    # sampler (the tutorial's Langevin loop) and replay buffer
+    # sampler of the negatives: "langevin" (the tutorial's loop), "mala" or "hmc"; replay buffer
+    sampler: str = "langevin"
     mcmc_steps: int = 60
-    step_size: float = 10.0
-    noise_scale: float = 0.005
-    grad_clip: float = 0.03
+    step_size: float = 10.0  # Langevin: gradient multiplier
+    noise_scale: float = 0.005  # Langevin: noise standard deviation
+    grad_clip: float = 0.03  # Langevin: gradient clamp
+    mala_step_size: float = 1e-4  # MALA: drift step_size * grad, noise sqrt(2 * step_size)
+    hmc_step_size: float = 1e-2
+    hmc_leapfrog_steps: int = 5
     buffer_capacity: int = 8192
     reinit_prob: float = 0.05
     # evaluation and logging
@@ -48,11 +52,11 @@ class Config:
         """Raises ValueError with a readable message on nonsense settings."""
         positive = ("epochs", "batch_size", "mcmc_steps", "buffer_capacity", "generation_steps",
                     "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
-                    "eval_batch_size", "log_every", "features")
+                    "eval_batch_size", "log_every", "features", "hmc_leapfrog_steps")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "step_size", "clip_norm", "grad_clip"):
+        for name in ("learning_rate", "step_size", "clip_norm", "grad_clip", "mala_step_size", "hmc_step_size"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("alpha", "real_noise", "noise_scale"):
@@ -68,6 +72,8 @@ class Config:
             raise ValueError("generation_snapshots must divide generation_steps")
         if self.dataset not in ("mnist", "fashion_mnist"):
             raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist', got {self.dataset!r}")
+        if self.sampler not in ("langevin", "mala", "hmc"):
+            raise ValueError(f"sampler must be 'langevin', 'mala' or 'hmc', got {self.sampler!r}")
         if self.model not in ("tutorial_cnn", "course_cnn"):
             raise ValueError(f"model must be 'tutorial_cnn' or 'course_cnn', got {self.model!r}")
 

@@ -27,7 +27,7 @@ from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, plots
 from ebm_jax.experiments.mnist.config import Config
-from ebm_jax.samplers import langevin
+from ebm_jax.samplers import hmc, langevin, mala
 from ebm_jax.samplers.generate import generate_from_noise
 from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer, tutorial_schedule
 from ebm_jax.train.checkpoint import Checkpointer
@@ -36,8 +36,9 @@ from ebm_jax.train.logging import MetricWriter, read_metrics
 EXAMPLE_SHAPE = (28, 28, 1)
 # Settings that must not change between a run and its resumption.
 _RESUME_KEYS = ("dataset", "model", "features", "batch_size", "learning_rate", "b1", "b2",
-                "clip_norm", "lr_decay_per_epoch", "alpha", "real_noise", "mcmc_steps",
-                "step_size", "noise_scale", "grad_clip", "buffer_capacity", "reinit_prob", "seed")
+                "clip_norm", "lr_decay_per_epoch", "alpha", "real_noise", "sampler", "mcmc_steps",
+                "step_size", "noise_scale", "grad_clip", "mala_step_size", "hmc_step_size",
+                "hmc_leapfrog_steps", "buffer_capacity", "reinit_prob", "seed")
 
 
 def build_model(config: Config):
@@ -46,9 +47,16 @@ def build_model(config: Config):
     return CourseCNN()
 
 
-def sampler_params(config: Config) -> Dict:
-    return dict(step_size=config.step_size, noise_scale=config.noise_scale,
-                grad_clip=config.grad_clip, bounds=(-1.0, 1.0))
+def sampler_for(config: Config):
+    """`(init, kernel, params)` of the configured negative sampler."""
+    if config.sampler == "mala":
+        return mala.init, mala.build_kernel(), dict(step_size=config.mala_step_size)
+    if config.sampler == "hmc":
+        return hmc.init, hmc.build_kernel(), dict(step_size=config.hmc_step_size,
+                                                  num_integration_steps=config.hmc_leapfrog_steps)
+    params = dict(step_size=config.step_size, noise_scale=config.noise_scale,
+                  grad_clip=config.grad_clip, bounds=(-1.0, 1.0))
+    return langevin.init, langevin.build_kernel("noise_first"), params
 
 
 def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True) -> Dict:
@@ -69,9 +77,10 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     optimizer = tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
                                    config.clip_norm, config.lr_decay_per_epoch)
     learning_rate = tutorial_schedule(steps_per_epoch, config.learning_rate, config.lr_decay_per_epoch)
+    sampler_init, sampler_kernel, params = sampler_for(config)
     train_step = make_train_step(
-        model.apply, optimizer, sampler_kernel=langevin.build_kernel("noise_first"),
-        sampler_params=sampler_params(config), num_mcmc_steps=config.mcmc_steps,
+        model.apply, optimizer, sampler_init=sampler_init, sampler_kernel=sampler_kernel,
+        sampler_params=params, num_mcmc_steps=config.mcmc_steps,
         alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob)
     root_key = jax.random.key(config.seed)
     key_init, key_eval = jax.random.split(root_key)
@@ -156,12 +165,14 @@ class _Evaluator:
 
     def __init__(self, model, config: Config, rng_key, test_images):
         self.model, self.config, self.key, self.test_images = model, config, rng_key, test_images
-        kernel, params = langevin.build_kernel("noise_first"), sampler_params(config)
+        sampler_init, kernel, params = sampler_for(config)
 
         def generate(key, model_params, num_chains, thin):
             energy_fn = per_example(model.apply, model_params)
-            return generate_from_noise(key, energy_fn, langevin.init, kernel, params, EXAMPLE_SHAPE,
-                                       num_chains, config.generation_steps, thin)
+            samples, trace = generate_from_noise(key, energy_fn, sampler_init, kernel, params, EXAMPLE_SHAPE,
+                                                 num_chains, config.generation_steps, thin)
+            clamp = lambda x: None if x is None else jnp.clip(x, -1.0, 1.0)  # MALA / HMC are unbounded
+            return clamp(samples), clamp(trace)
 
         thin = config.generation_steps // config.generation_snapshots
         self.generate_steps = jax.jit(lambda k, p: generate(k, p, config.generation_chains, thin))
@@ -199,7 +210,7 @@ class _Evaluator:
         plots.save_generation_steps(os.path.join(workdir, "generation_steps.png"), np.asarray(trace), self.snapshot_steps)
         samples = np.asarray(self.generate_samples(key_samples, params))
         plots.save_image_grid(os.path.join(workdir, "samples.png"), samples, 8,
-                              f"{len(samples)} samples, {self.config.generation_steps} Langevin steps from noise")
+                              f"{len(samples)} samples, {self.config.generation_steps} {self.config.sampler} steps from noise")
         newest = np.asarray(buffers.newest(state.buffer, min(64, int(state.buffer.size))))
         plots.save_image_grid(os.path.join(workdir, "buffer.png"), newest, 8,
                               f"replay buffer: the {len(newest)} newest of {int(state.buffer.size)}")
