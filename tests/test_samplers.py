@@ -97,8 +97,8 @@ def test_leapfrog_reversible_and_second_order():
 def test_replica_exchange_recovers_mixture_weights_where_mala_does_not():
     """Modes at -6 and +6 (weights 0.3, 0.7): from the left mode the barrier E(0) - E(-6) is
     about 17 nats. Replica exchange (8 temperatures, MALA inside) recovers P(x > 0) = 0.7 within
-    its Monte Carlo error; plain MALA from the left mode, with the same number of gradient
-    evaluations, stays in the left mode (escape rate ~ exp(-17) per step)."""
+    its Monte Carlo error; plain Langevin and plain MALA from the left mode, with the same
+    number of gradient evaluations, stay in the left mode (escape rate ~ exp(-17) per step)."""
     energy_fn = mixture_1d()
     barrier = float(energy_fn(jnp.array(0.0)) - energy_fn(jnp.array(-6.0)))
     assert barrier > 10
@@ -117,11 +117,11 @@ def test_replica_exchange_recovers_mixture_weights_where_mala_does_not():
     swap_rate = np.asarray(infos.swap_acceptance).sum(axis=(0, 1)) / np.asarray(infos.swap_proposed).sum(axis=(0, 1))
     assert swap_rate.shape == (num_replicas - 1,) and np.all(swap_rate > 0.05)
 
-    plain = mala.mala(energy_fn, 0.5)
     gradient_budget = num_replicas * steps
-    _, plain_trace, _ = jax.jit(lambda k, s: run_chains(k, plain.step, s, gradient_budget, thin=100))(
-        jax.random.key(4), jax.vmap(plain.init)(jnp.full((num_systems,), -6.0)))
-    assert float((np.asarray(plain_trace.position) > 0).mean()) < 0.01
+    for plain in (langevin.langevin(energy_fn, step_size=0.25), mala.mala(energy_fn, 0.5)):
+        _, plain_trace, _ = jax.jit(lambda k, s: run_chains(k, plain.step, s, gradient_budget, thin=100))(
+            jax.random.key(4), jax.vmap(plain.init)(jnp.full((num_systems,), -6.0)))
+        assert float((np.asarray(plain_trace.position) > 0).mean()) < 0.01
 
 
 def test_swap_move_detailed_balance():
@@ -176,3 +176,15 @@ def test_annealed_langevin_final_level_variance():
     x = np.asarray(final, np.float64)
     assert abs(x.var(ddof=1) - exact) < 5 * se
     assert abs(s2 - exact) > 10 * se
+
+
+def test_hmc_diagonal_mass_matrix():
+    """Variances 0.01 and 100: with the inverse mass set to the variances the target looks
+    isotropic to HMC, so one step size serves both scales; moments by ESS z-tests."""
+    variances = np.array([0.01, 100.0])
+    energy_fn = gaussian(np.diag(variances))
+    starts = jnp.asarray(np.random.default_rng(2).normal(size=(64, 2)) * np.sqrt(variances), jnp.float32)
+    draws, infos, step_size = _sample(hmc.build_kernel(), hmc.init, energy_fn, starts, 300, 500, 0.8, 0.5,
+                                      num_integration_steps=5, inverse_mass_matrix=jnp.asarray(variances, jnp.float32))
+    _check_moments(draws, np.diag(variances), num_tests=2 * 2)
+    assert step_size > 0.3  # an identity mass matrix would need step < 2 * 0.1 for the narrow axis
