@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.samplers import adaptation, annealed, diagnostics, hmc, integrators, langevin, mala, run_chains, tempering
-from samplers_targets import gaussian, ill_conditioned_cov, mixture_1d, z_critical
+from samplers_targets import gaussian, gaussian_mixture_1d, ill_conditioned_covariance, z_critical
 
 
 def _sample(kernel, init, energy_fn, starts, warmup_steps, draws, target, initial_step_size, thin=1, **params):
@@ -55,7 +55,7 @@ def test_correlated_2d_gaussian(name):
 
 @pytest.mark.parametrize("name", ["mala", "hmc"])
 def test_50d_ill_conditioned_gaussian(name):
-    cov = ill_conditioned_cov(50, 100.0)
+    cov = ill_conditioned_covariance(50, 100.0)
     energy_fn = gaussian(cov)
     starts = jnp.asarray(np.random.default_rng(1).normal(size=(128, 50)), jnp.float32)
     if name == "mala":
@@ -99,7 +99,7 @@ def test_replica_exchange_recovers_mixture_weights_where_mala_does_not():
     about 17 nats. Replica exchange (8 temperatures, MALA inside) recovers P(x > 0) = 0.7 within
     its Monte Carlo error; plain Langevin and plain MALA from the left mode, with the same
     number of gradient evaluations, stay in the left mode (escape rate ~ exp(-17) per step)."""
-    energy_fn = mixture_1d()
+    energy_fn = gaussian_mixture_1d()
     barrier = float(energy_fn(jnp.array(0.0)) - energy_fn(jnp.array(-6.0)))
     assert barrier > 10
     num_systems, num_replicas, steps = 128, 8, 2500

@@ -9,6 +9,7 @@ Modules take a batch `[B, H, W, C]` and return `[B]`. Samplers want a function o
 `ebm_jax.energies.per_example(model.apply, params)` builds it.
 """
 
+from ebm_jax.energies import analytic
 from ebm_jax.energies.cnn import CourseCNN, TutorialCNN, per_example
 
-__all__ = ["CourseCNN", "TutorialCNN", "per_example"]
+__all__ = ["CourseCNN", "TutorialCNN", "analytic", "per_example"]

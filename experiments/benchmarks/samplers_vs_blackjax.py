@@ -21,14 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_jax.energies import analytic
 from ebm_jax.samplers import adaptation, diagnostics, hmc, mala
-
-
-def target(dim=50, condition=100.0, seed=0):
-    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(dim, dim)))
-    cov = (q * np.geomspace(1 / np.sqrt(condition), np.sqrt(condition), dim)) @ q.T
-    precision = jnp.asarray(np.linalg.inv(cov), jnp.float32)
-    return (lambda x: 0.5 * x @ precision @ x), cov
 
 
 def ebm_runner(name, energy_fn, step_size, num_integration_steps, num_steps):
@@ -80,7 +74,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--leapfrog-steps", type=int, default=20)
     args = p.parse_args()
-    energy_fn, cov = target()
+    cov = analytic.ill_conditioned_covariance(50, 100.0, seed=0)
+    energy_fn = analytic.gaussian(cov)
     starts = jnp.asarray(np.random.default_rng(1).multivariate_normal(np.zeros(50), cov, size=args.chains), jnp.float32)
     context = dict(device=str(jax.devices()[0]), jax=jax.__version__, blackjax=blackjax.__version__,
                    machine=platform.machine(), chains=args.chains, steps=args.steps)
