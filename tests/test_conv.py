@@ -10,18 +10,22 @@ from ebm_jax.energies.conv import conv_nhwc, loop_friendly_conv
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 
+@pytest.mark.parametrize("channels", [1, 2])  # one input channel takes the patches path
 @pytest.mark.parametrize("size,kernel,stride,pad", [
     (28, 5, 2, 4), (16, 3, 2, 1), (8, 3, 2, 1), (4, 3, 2, 1),  # the tutorial CNN's layers
     (28, 4, 2, 1), (14, 4, 2, 1),                                # the course CNN's layers
-    (9, 3, 2, 0), (10, 3, 3, 2), (7, 2, 1, 0),                   # odd remainders, stride 1 and 3
+    (9, 3, 2, 0), (10, 3, 3, 2), (7, 2, 1, 0), (7, 3, 1, 1),     # odd remainders, strides 1 and 3
+    (11, 2, 3, 0), (6, 1, 2, 0),                                 # kernels smaller than the stride
 ])
-def test_gradients_match_autodiff(size, kernel, stride, pad):
-    x = jax.random.normal(jax.random.key(0), (3, size, size, 2))
-    k = jax.random.normal(jax.random.key(1), (kernel, kernel, 2, 5))
+def test_gradients_match_autodiff(size, kernel, stride, pad, channels):
+    x = jax.random.normal(jax.random.key(0), (3, size, size, channels))
+    k = jax.random.normal(jax.random.key(1), (kernel, kernel, channels, 5))
     padding = ((pad, pad), (pad, pad))
     ref = lambda x, k: jnp.sum(jnp.sin(lax.conv_general_dilated(x, k, (stride, stride), padding, dimension_numbers=NHWC)))
     new = lambda x, k: jnp.sum(jnp.sin(conv_nhwc(x, k, (stride, stride), padding)))
-    np.testing.assert_allclose(new(x, k), ref(x, k), rtol=1e-6)
+    out = conv_nhwc(x, k, (stride, stride), padding)
+    np.testing.assert_allclose(out, lax.conv_general_dilated(x, k, (stride, stride), padding, dimension_numbers=NHWC),
+                               rtol=1e-5, atol=1e-5)
     for a, b in zip(jax.grad(new, (0, 1))(x, k), jax.grad(ref, (0, 1))(x, k)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 

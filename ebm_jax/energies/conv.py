@@ -1,17 +1,23 @@
-"""A 2-D convolution whose input gradient is fast inside `lax.scan` on XLA:CPU.
+"""A 2-D convolution with fast input gradients inside `lax.scan` on XLA:CPU.
 
-Why: the samplers differentiate the energy w.r.t. its input inside a `lax.scan` loop. JAX's
-autodiff expresses that input gradient as a convolution reading the kernel with swapped
-feature axes (`01oi`). Outside loops XLA:CPU transposes the kernel once and uses its fast
-(Eigen) convolution; inside a while-loop body it does not, and the convolution falls to a slow
-path (jax-ml/jax#12868 reports the same family of slowdowns). Measured here (2-core x86 CPU,
-tutorial CNN, batch 128): 24.1 ms per Langevin step with autodiff's form, 15.1 ms with this one.
+Why: samplers differentiate the energy w.r.t. its input inside a `lax.scan` loop, and at these
+small shapes XLA:CPU's convolutions are slow there (measured on a 2-core x86 CPU, tutorial CNN,
+batch 128, per Langevin step: 24.1 ms with plain autodiff; PyTorch eager takes 9.6 ms). Per
+layer, three things cost most: (1) autodiff's input gradient reads the kernel with swapped
+feature axes (`01oi`), which XLA:CPU does not pre-transpose inside loops; (2) for a stride-s
+layer that gradient is a convolution over the output gradient dilated by s, so (s^2 - 1) / s^2
+of its multiplies are by zeros; (3) with ONE input channel (the first layer) a convolution
+makes poor use of the matrix units in both directions.
 
-What: the same math. The input gradient of y = conv(x, k, stride s, padding (lo, hi)) is
-conv(g dilated by s, flip(k) with in/out swapped, padding (K-1-lo, K-1-hi+r)), with
-r = (N + lo + hi - K) mod s, built here with an explicit (tiny) kernel transpose so XLA sees a
-standard `HWIO` kernel. The kernel gradient is autodiff's own. Tests check both gradients
-against plain autodiff.
+What: the same function and the same gradients, computed as
+  forward      lax convolution; with one input channel, patches (strided slices) @ kernel
+  input grad   one input channel: (g @ kernel^T) then col2im by output phase;
+               stride s > 1: s^2 stride-1 convolutions of the UNDILATED g, one per output
+               phase (i mod s, j mod s), each with the sub-kernel of the taps that reach it,
+               interleaved; stride 1: one convolution with an explicitly transposed kernel
+  kernel grad  autodiff's own
+Tests compare both gradients with autodiff's on many shapes (odd sizes, strides 1-3, padding
+0 or more, one or several channels); `experiments/benchmarks/` measures the speed.
 """
 
 import functools
@@ -27,6 +33,8 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 def conv_nhwc(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
     """x `[B, H, W, C]`, kernel `[KH, KW, C, F]`, strides `(sh, sw)`, padding `((lo, hi), (lo, hi))`
     -> `[B, H', W', F]`; equal to `lax.conv_general_dilated` with NHWC / HWIO."""
+    if kernel.shape[2] == 1:
+        return _patches(x, kernel.shape[:2], strides, padding) @ kernel.reshape(-1, kernel.shape[3])
     return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
 
 
@@ -36,17 +44,97 @@ def _conv_fwd(x, kernel, strides, padding):
 
 def _conv_bwd(strides, padding, residuals, g):
     x, kernel = residuals
-    transposed = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # [KH, KW, F, C]
-    pads = []
-    for i in range(2):
-        size, k, s, (lo, hi) = x.shape[1 + i], kernel.shape[i], strides[i], padding[i]
-        pads.append((k - 1 - lo, k - 1 - hi + (size + lo + hi - k) % s))
-    dx = lax.conv_general_dilated(g, transposed, (1, 1), pads, lhs_dilation=strides, dimension_numbers=_NHWC)
+    if kernel.shape[2] == 1:
+        dx = _col2im(g @ kernel.reshape(-1, kernel.shape[3]).T, x.shape, kernel.shape[:2], strides, padding)
+    elif strides == (1, 1):
+        dx = _input_grad_stride1(g, kernel, padding, x.shape)
+    else:
+        dx = _input_grad_phases(g, kernel, strides, padding, x.shape)
     _, kernel_vjp = jax.vjp(lambda k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=_NHWC), kernel)
-    return dx, kernel_vjp(g)[0]
+    return dx.astype(x.dtype), kernel_vjp(g)[0]
 
 
 conv_nhwc.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _out_size(n, k, s, lo, hi):
+    return (n + lo + hi - k) // s + 1
+
+
+def _patches(x, window, strides, padding):
+    """`[B, H', W', KH * KW * C]` in (u, v, c) order, built from KH * KW strided slices."""
+    (kh, kw), (sh, sw) = window, strides
+    xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    mh = _out_size(x.shape[1], kh, sh, *padding[0])
+    mw = _out_size(x.shape[2], kw, sw, *padding[1])
+    taps = [xp[:, u: u + sh * (mh - 1) + 1: sh, v: v + sw * (mw - 1) + 1: sw, :] for u in range(kh) for v in range(kw)]
+    return jnp.concatenate(taps, axis=-1)
+
+
+def _interleave(phases, strides, x_shape, offsets):
+    """phases[a][b] `[B, L, M, C]` hold rows a, a + s, ... of a padded canvas; returns the canvas
+    cropped to rows / columns [offset, offset + size) of x."""
+    rows = [jnp.stack(row, axis=3) for row in phases]  # [B, L, M, sw, C]
+    canvas = jnp.stack(rows, axis=2)  # [B, L, sh, M, sw, C]
+    b, l, sh, m, sw, c = canvas.shape
+    canvas = canvas.reshape(b, l * sh, m * sw, c)
+    return canvas[:, offsets[0]: offsets[0] + x_shape[1], offsets[1]: offsets[1] + x_shape[2]]
+
+
+def _col2im(patch_grads, x_shape, window, strides, padding):
+    """Adjoint of `_patches`: each tap (u, v) adds into output phase (u mod s, v mod s) at offset
+    (u // s, v // s); the phases are interleaved once."""
+    (kh, kw), (sh, sw) = window, strides
+    b, mh, mw, _ = patch_grads.shape
+    c = x_shape[3]
+    taps = patch_grads.reshape(b, mh, mw, kh, kw, c)
+    lh = max(mh + (kh - 1) // sh, -(-(x_shape[1] + padding[0][0]) // sh))
+    lw = max(mw + (kw - 1) // sw, -(-(x_shape[2] + padding[1][0]) // sw))
+    phases = [[jnp.zeros((b, lh, lw, c), patch_grads.dtype) for _ in range(sw)] for _ in range(sh)]
+    for u in range(kh):
+        for v in range(kw):
+            qu, qv = u // sh, v // sw
+            tap = jnp.pad(taps[:, :, :, u, v, :], ((0, 0), (qu, lh - mh - qu), (qv, lw - mw - qv), (0, 0)))
+            phases[u % sh][v % sw] = phases[u % sh][v % sw] + tap
+    return _interleave(phases, strides, x_shape, (padding[0][0], padding[1][0]))
+
+
+def _input_grad_phases(g, kernel, strides, padding, x_shape):
+    """Input gradient of a strided convolution: for output phase (a, b), the positions
+    i = s * m + a receive taps u = u0, u0 + s, ... with u0 = (a + lo) mod s, from g rows
+    m + q - t (q = (a + lo - u0) / s): a stride-1 correlation of g with that flipped sub-kernel."""
+    lengths = [-(-x_shape[1 + d] // strides[d]) for d in range(2)]
+    phases = []
+    for a in range(strides[0]):
+        row = []
+        for b in range(strides[1]):
+            sub, pads = kernel, []
+            for d, r in enumerate((a, b)):
+                s, lo = strides[d], padding[d][0]
+                u0 = (r + lo) % s
+                q = (r + lo - u0) // s
+                taps = len(range(u0, kernel.shape[d], s))
+                sub = lax.slice_in_dim(sub, u0, kernel.shape[d], s, axis=d) if taps else None
+                pad_lo = taps - 1 - q
+                pads.append((pad_lo, lengths[d] - g.shape[1 + d] - pad_lo + taps - 1))
+                if sub is None:
+                    break
+            if sub is None:  # no tap reaches this phase (kernel smaller than the stride)
+                row.append(jnp.zeros((g.shape[0], *lengths, kernel.shape[2]), g.dtype))
+                continue
+            flipped = jnp.flip(sub, (0, 1)).transpose(0, 1, 3, 2)  # [th, tw, F, C]
+            row.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
+        phases.append(row)
+    return _interleave(phases, strides, x_shape, (0, 0))
+
+
+def _input_grad_stride1(g, kernel, padding, x_shape):
+    transposed = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # [KH, KW, F, C]
+    pads = []
+    for d in range(2):
+        k, (lo, hi) = kernel.shape[d], padding[d]
+        pads.append((k - 1 - lo, x_shape[1 + d] - g.shape[1 + d] - (k - 1 - lo) + k - 1))
+    return lax.conv_general_dilated(g, transposed, (1, 1), pads, dimension_numbers=_NHWC)
 
 
 def loop_friendly_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
