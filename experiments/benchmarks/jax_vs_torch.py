@@ -1,0 +1,182 @@
+"""ebm_jax vs the tutorial's loop in eager PyTorch, one run, alternating A B A B, medians.
+
+    pip install -e ".[bench]"
+    python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024]
+
+Measures, for both implementations (the same CNN, sampler settings, buffer, loss, optimizer):
+  langevin_step    one Langevin step on a batch of 128 (ms; the median of a 60-step run / 60)
+  sample_60        samples per second for 60 steps on 128 chains
+  train_step       steps per second of the full train step (compile time reported apart)
+  generate_256     256 steps from noise for 128 chains (s)
+  chains_sweep     samples per second for 60 steps at each --chains
+  peak_rss         max resident set size of a fresh process running 3 train steps (MiB), with
+                   the same process's imports alone reported beside it
+Prints one JSON line per measurement and a markdown table at the end.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import torch_reference  # noqa: E402
+
+from ebm_jax.energies import TutorialCNN, per_example  # noqa: E402
+from ebm_jax.samplers import langevin, run_chains  # noqa: E402
+from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer  # noqa: E402
+
+
+class JaxImpl:
+    name = "ebm_jax"
+
+    def __init__(self):
+        self.model = TutorialCNN()
+        self.optimizer = tutorial_optimizer(steps_per_epoch=469)
+        self.state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
+        self.step_fn = make_train_step(self.model.apply, self.optimizer)
+        kernel, params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+        model = self.model
+
+        def sample(key, model_params, x, num_steps):
+            energy_fn = per_example(model.apply, model_params)
+            step = lambda k, s: kernel(k, s, energy_fn, **params)
+            return run_chains(key, step, langevin.LangevinState(x), num_steps)[0].position
+
+        self.sample = jax.jit(sample, static_argnums=3)
+        self.key = jax.random.key(1)
+
+    def images(self, n):
+        return jax.random.uniform(jax.random.key(n), (n, 28, 28, 1), minval=-1, maxval=1)
+
+    def run_sampler(self, x, steps):
+        return jax.block_until_ready(self.sample(self.key, self.state.params, x, steps))
+
+    def train(self, batch):
+        self.state, metrics = self.step_fn(self.state, batch)
+        return jax.block_until_ready(metrics)
+
+
+class TorchImpl:
+    name = "pytorch"
+
+    def __init__(self):
+        self.trainer = torch_reference.Trainer()
+
+    def images(self, n):
+        return torch.rand(n, 1, 28, 28) * 2 - 1
+
+    def run_sampler(self, x, steps):
+        return torch_reference.langevin(self.trainer.model, x, steps)
+
+    def train(self, batch):
+        return self.trainer.step(batch)
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return float(np.median(times))
+
+
+_MEMORY_PROBES = {
+    # Each subprocess imports only its own framework, so the peak belongs to that implementation.
+    "ebm_jax": ("import jax\n"
+                "from ebm_jax.energies import TutorialCNN\n"
+                "from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer\n"
+                "model, opt = TutorialCNN(), tutorial_optimizer(469)\n"
+                "state = create_train_state(jax.random.key(0), model, opt, (28, 28, 1), 128)\n"
+                "step = make_train_step(model.apply, opt)\n"
+                "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
+                "for _ in range(3):\n    state, m = step(state, batch)\n"
+                "jax.block_until_ready(m)\n"),
+    "pytorch": ("import sys, torch\n"
+                f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+                "import torch_reference\n"
+                "trainer = torch_reference.Trainer()\n"
+                "batch = torch.rand(128, 1, 28, 28) * 2 - 1\n"
+                "for _ in range(3):\n    trainer.step(batch)\n"),
+}
+
+
+def peak_memory(impl_name):
+    """Max RSS (MiB) of a fresh process doing 3 train steps, and of the same process's imports
+    alone; the difference is the memory the work itself adds."""
+    code = _MEMORY_PROBES[impl_name]
+    imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
+    # VmHWM: the peak RSS of this address space (ru_maxrss would carry the parent's size across exec).
+    report = "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n"
+    values = []
+    for body in (code, imports + "\n"):
+        out = subprocess.run([sys.executable, "-c", body + report], capture_output=True, text=True, timeout=900)
+        values.append(float(out.stdout.strip().splitlines()[-1]))
+    return values
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--chains", type=int, nargs="+", default=[128, 256, 512, 1024])
+    args = p.parse_args()
+    context = dict(jax=jax.__version__, torch=torch.__version__, device=str(jax.devices()[0]),
+                   torch_threads=torch.get_num_threads(), machine=platform.machine(), cpus=os.cpu_count())
+    impls = [JaxImpl(), TorchImpl()]
+    results = {impl.name: {} for impl in impls}
+
+    def record(impl, what, value, **extra):
+        results[impl.name][what] = value
+        print(json.dumps(dict(context, impl=impl.name, what=what, value=value, **extra)), flush=True)
+
+    # Compilation / warm-up, reported apart.
+    for impl in impls:
+        tic = time.perf_counter()
+        impl.train(impl.images(128))
+        record(impl, "train_step_first_call_s", time.perf_counter() - tic)
+        impl.run_sampler(impl.images(128), 60)
+        impl.run_sampler(impl.images(128), 256)
+        for n in args.chains:
+            impl.run_sampler(impl.images(n), 60)
+
+    def alternate(what, make_fn, transform):
+        per_impl = {impl.name: [] for impl in impls}
+        for _ in range(args.repeats):
+            for impl in impls:  # A B A B ...
+                per_impl[impl.name].append(timed(make_fn(impl), 1))
+        for impl in impls:
+            record(impl, what, transform(float(np.median(per_impl[impl.name]))))
+
+    batch = {impl.name: impl.images(128) for impl in impls}
+    alternate("langevin_step_ms", lambda impl: (lambda: impl.run_sampler(batch[impl.name], 60)), lambda s: 1e3 * s / 60)
+    alternate("sample_60_per_s", lambda impl: (lambda: impl.run_sampler(batch[impl.name], 60)), lambda s: 128 / s)
+    alternate("train_steps_per_s", lambda impl: (lambda: impl.train(batch[impl.name])), lambda s: 1 / s)
+    alternate("generate_256_s", lambda impl: (lambda: impl.run_sampler(batch[impl.name], 256)), lambda s: s)
+    for n in args.chains:
+        xs = {impl.name: impl.images(n) for impl in impls}
+        alternate(f"chains_{n}_samples_per_s", lambda impl: (lambda: impl.run_sampler(xs[impl.name], 60)), lambda s, n=n: n / s)
+    for impl in impls:
+        total, imports_only = peak_memory(impl.name)
+        record(impl, "peak_rss_mib_3_train_steps", total, imports_only_mib=imports_only)
+
+    print()
+    print(f"| measurement | ebm_jax | PyTorch eager | ratio (ebm_jax better if > 1) |")
+    print("|---|---|---|---|")
+    for what in results["ebm_jax"]:
+        a, b = results["ebm_jax"][what], results["pytorch"][what]
+        higher_better = what.endswith("per_s")  # otherwise lower is better (time, memory)
+        ratio = a / b if higher_better else b / a
+        print(f"| {what} | {a:.4g} | {b:.4g} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
