@@ -23,6 +23,3 @@ def metropolis(rng_key, log_ratio, proposed, current):
     state = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposed, current)
     return state, accepted, prob
 
-
-def tree_dot(a, b):
-    return sum(jnp.sum(x * y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))

@@ -67,7 +67,6 @@ def make_train_step(
     reinit_prob: float = 0.05,
     bounds: Tuple[float, float] = (-1.0, 1.0),
     mesh: Optional[Mesh] = None,
-    jit: bool = True,
 ) -> Callable[[TrainState, jax.Array], Tuple[TrainState, Dict[str, jax.Array]]]:
     """Builds the train step. `apply_fn(params, [B, ...]) -> [B]` energies.
 
@@ -131,8 +130,6 @@ def make_train_step(
         new_state = TrainState(state.step + 1, params, opt_state, buffer, state.rng_key)
         return new_state, metrics
 
-    if not jit:
-        return train_step
     if mesh is None:
         return jax.jit(train_step, donate_argnums=0)
     state_sharding, batch_sharding, replicated = train_shardings(mesh)

@@ -217,12 +217,13 @@ class _Evaluator:
         report = analysis.ood_analysis(self.model.apply, params, key_ood, train_images, self.test_images,
                                        self.config.num_noise_images, self.config.eval_batch_size)
         noise = np.asarray(jax.random.uniform(key_ood, (len(self.test_images), *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
+        e_generated = self._energies(params, samples)
         plots.save_energy_histogram(os.path.join(workdir, "energy_hist.png"), {
             "test images": self._energies(params, self.test_images),
-            "generated (256 steps)": self._energies(params, samples),
+            f"generated ({self.config.generation_steps} steps)": e_generated,
             "uniform noise": self._energies(params, noise),
         })
-        report["mean_energy"]["generated_samples"] = float(self._energies(params, samples).mean())
+        report["mean_energy"]["generated_samples"] = float(e_generated.mean())
         report["validation"] = self.validation_gap(params, 99_999)
         records = read_metrics(workdir)
         plots.save_training_curves(os.path.join(workdir, "training_curves.png"), records, [
