@@ -5,11 +5,18 @@ energy E(x), a scalar per example, with LOWER energy meaning MORE likely, p(x) â
 The UvA tutorial's network returns -E (a "score"); our modules return E, so the tutorial's
 score is `-model.apply(params, x)`.
 
-Modules take a batch `[B, H, W, C]` and return `[B]`. Samplers want a function of ONE example;
+    TutorialCNN, CourseCNN   the tutorial's MNIST CNN                         [B, 28, 28, 1] -> [B]
+    ResNetEnergy             GroupNorm + Swish + spectral norm (state in `batch_stats`)
+    MLPEnergy                low-dimensional data, optionally E(x, sigma)      [B, d] -> [B]
+    analytic                 closed-form energies of ONE example, for tests
+
+Modules take a batch and return `[B]`. Samplers want a function of ONE example;
 `ebm_jax.energies.per_example(model.apply, params)` builds it.
 """
 
 from ebm_jax.energies import analytic
 from ebm_jax.energies.cnn import CourseCNN, TutorialCNN, per_example
+from ebm_jax.energies.mlp import MLPEnergy
+from ebm_jax.energies.resnet import ResNetEnergy, spectral_update
 
-__all__ = ["CourseCNN", "TutorialCNN", "analytic", "per_example"]
+__all__ = ["CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "per_example", "spectral_update"]
