@@ -2,20 +2,22 @@
 
 Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E(x)).
 
-    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN)
+    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy)
     samplers   BlackJAX-shaped kernels `(rng_key, state, energy_fn, **params) -> (state, info)`
                with `energy_fn` mapping ONE example to a scalar: Langevin, MALA, HMC, annealed
                Langevin, replica exchange; dual-averaging warm-up; diagnostics; `run_chains`
     buffers    the replay buffer as a fixed-capacity PyTree
-    losses     `(energies) -> (loss, metrics)`
-    train      `TrainState` and `make_train_step`: `state, metrics = train_step(state, batch)`
+    losses     `(...) -> (loss, metrics)`: CD, hinge, regularisers, score matching, NCE
+    train      `state, metrics = train_step(state, batch)`: `make_train_step` (the tutorial's
+               image PCD, shardable) and `make_objective_step` for any of `train.objectives`
     data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching
-    eval       whole-split energies, the tutorial's OOD analysis, figures
+    data       also `toy2d`: 2-D datasets with exact densities
+    eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures
 """
 
 from ebm_jax import buffers, data, energies, eval, losses, samplers, train
 from ebm_jax.buffers import ReplayBuffer
-from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
+from ebm_jax.energies import CourseCNN, MLPEnergy, ResNetEnergy, TutorialCNN, per_example
 from ebm_jax.losses import contrastive_divergence
 from ebm_jax.samplers import (
     LangevinInfo,
@@ -31,8 +33,13 @@ from ebm_jax.samplers import (
 )
 from ebm_jax.samplers.generate import generate_from_noise
 from ebm_jax.train import (
+    Objective,
+    ObjectiveTrainState,
     TrainState,
+    create_objective_state,
     create_train_state,
+    make_objective_step,
+    objectives,
     make_train_step,
     shard_state,
     train_shardings,
@@ -47,6 +54,10 @@ __all__ = [
     "EnergyFn",
     "LangevinInfo",
     "LangevinState",
+    "MLPEnergy",
+    "Objective",
+    "ObjectiveTrainState",
+    "ResNetEnergy",
     "ReplayBuffer",
     "SamplingAlgorithm",
     "TrainState",
@@ -54,6 +65,7 @@ __all__ = [
     "annealed",
     "buffers",
     "contrastive_divergence",
+    "create_objective_state",
     "create_train_state",
     "data",
     "diagnostics",
@@ -63,8 +75,10 @@ __all__ = [
     "hmc",
     "langevin",
     "losses",
+    "make_objective_step",
     "make_train_step",
     "mala",
+    "objectives",
     "per_example",
     "run_chain",
     "run_chains",

@@ -15,3 +15,14 @@ def test_quickstart_runs(mnist_tiny_dir, capsys):
     printed = capsys.readouterr().out.split()
     assert printed[1:] == ["(16,", "28,", "28,", "1)", "(8,", "16,", "28,", "28,", "1)"]
     assert float(printed[0]) == float(printed[0])  # a number, not NaN
+
+
+def test_objectives_snippet_runs():
+    import jax
+
+    text = open(README).read()
+    block = re.search(r"## Objectives and the 2-D benchmark.*?```python\n(.*?)```", text, re.S).group(1)
+    namespace = {"key": jax.random.key(0), "batch": jax.random.normal(jax.random.key(1), (64, 2))}
+    exec(compile(block, "README objectives", "exec"), namespace)
+    assert int(namespace["state"].step) == 1
+    assert set(namespace["metrics"]) >= {"loss", "loss_grad_penalty", "grad_norm"}

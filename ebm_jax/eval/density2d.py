@@ -46,9 +46,14 @@ def heldout_nll(energy_fn: Callable, x: jax.Array, half_width: float, n: int = 4
 
 
 def grid_samples(rng_key, energy_fn: Callable, num_samples: int, half_width: float, n: int = 400) -> jax.Array:
-    points, area = grid(half_width, n)
+    """Draws from exp(-E) normalised on the grid: a cell by inverse CDF (memory O(cells), not
+    O(samples x cells) as Gumbel-max would need), then a uniform point inside it."""
+    points, _ = grid(half_width, n)
     key_cell, key_offset = jax.random.split(rng_key)
-    cells = jax.random.categorical(key_cell, -batched(energy_fn, points), shape=(num_samples,))
+    log_p = -batched(energy_fn, points)
+    cdf = jnp.cumsum(jnp.exp(log_p - jnp.max(log_p)))
+    u = jax.random.uniform(key_cell, (num_samples,)) * cdf[-1]
+    cells = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
     cell = 2.0 * half_width / n
     return points[cells] + cell * (jax.random.uniform(key_offset, (num_samples, 2)) - 0.5)
 

@@ -27,7 +27,8 @@ class Config:
     half_width: float = 4.0  # the box [-L, L]^2: grid for Z, MCMC bounds, uniform noise
     # the contrastive objectives (cd: replay buffer; pcd: persistent chains; cdk: from the data)
     contrastive_loss: str = "cd"  # or "hinge"
-    alpha: float = 0.0  # the L2 energy term of the CD loss (the tutorial uses 0.1 on images)
+    alpha: float = 0.1  # the L2 energy term of the CD loss (the tutorial's value). Without it CD-k on
+    # the rings diverged: E(fake) grew without bound (to 3e7 by step 3,000) and the data lost all mass
     margin: float = 1.0  # hinge only
     step_size: float = 0.005  # textbook Langevin: x - step grad E + sqrt(2 step) z
     mcmc_steps: int = 50  # per train step, for cd and pcd

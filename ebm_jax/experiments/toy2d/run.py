@@ -3,7 +3,8 @@
     train_and_evaluate(config, workdir) -> metrics (also written to workdir/metrics.json)
 
 Outputs in `workdir`: `metrics.json`, `landscape.png` (the model's normalised density with its
-samples over it, the true density beside it), `train_log.jsonl` (logged metrics).
+samples over it, the true density beside it), `train_log.jsonl` (logged metrics) and
+`params.msgpack` (the trained params and model state, `flax.serialization`).
 Model samples come from MALA chains started from uniform noise on the box (annealed Langevin
 over the sigma ladder for msdsm), as a user would sample; the "grid" samples are exact draws
 from the normalised exp(-E) on the grid, which judge the density without any sampler error.
@@ -14,6 +15,7 @@ import os
 import time
 from typing import Dict
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -189,6 +191,8 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> D
     start = time.perf_counter()
     metrics, samples, reference = evaluate(config, dataset, objective, model, state, heldout)
     save_landscape(os.path.join(workdir, "landscape.png"), config, dataset, reference, samples)
+    with open(os.path.join(workdir, "params.msgpack"), "wb") as f:  # to re-score without retraining
+        f.write(flax.serialization.to_bytes({"params": state.params, "model_state": state.model_state}))
     metrics.update(train_seconds=train_seconds, eval_seconds=time.perf_counter() - start,
                    steps=config.steps, final_loss=history[-1]["loss"], config=_jsonable(config))
     with open(os.path.join(workdir, "metrics.json"), "w") as f:
