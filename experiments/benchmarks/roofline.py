@@ -3,7 +3,8 @@
     python experiments/benchmarks/roofline.py [--repeats 20]
 
 1. fp32 matmul throughput: jitted `a @ b` for square sizes 512 ... 4096 (best median GFLOP/s is
-   the "roof"; on CPU it is what XLA's Eigen/oneDNN GEMM reaches with all cores).
+   the "roof"; on CPU it is what XLA's Eigen/oneDNN GEMM reaches with all cores), and at the
+   four conv layers' shapes as products over a batch of 128 (patches x kernel).
 2. The tutorial's Langevin step on 128 images (one energy forward + input gradient per step):
    its FLOPs from XLA's cost analysis of one step and from counting the network's MACs by hand
    (conv and dense layers only), its time per step from a jitted 60-step scan.
@@ -46,6 +47,19 @@ def matmul_roof(repeats):
     return best
 
 
+CONV_GEMMS = ((32768, 25, 16), (8192, 144, 32), (2048, 288, 64), (512, 576, 64))  # [m x k] x [k x n]
+
+
+def thin_gemms(repeats):
+    """GFLOP/s of the four conv layers' products as plain GEMMs (batch 128, patches x kernel)."""
+    for m, k, n in CONV_GEMMS:
+        a = jax.random.normal(jax.random.key(0), (m, k), jnp.float32)
+        b = jax.random.normal(jax.random.key(1), (k, n), jnp.float32)
+        seconds = median_seconds(jax.jit(jnp.matmul), (a, b), repeats)
+        print(json.dumps(dict(measure="matmul_fp32_conv_shape", m=m, k=k, n=n, seconds=seconds,
+                              gflops=2 * m * k * n / seconds / 1e9)), flush=True)
+
+
 def counted_forward_flops(features=32):
     """2 x MACs of TutorialCNN's conv and dense layers for one 28x28x1 image."""
     c = features
@@ -64,6 +78,7 @@ def main():
     print(json.dumps(dict(measure="context", jax=jax.__version__, device=str(jax.devices()[0]),
                           machine=platform.machine(), cpus=__import__("os").cpu_count())), flush=True)
     roof = matmul_roof(args.repeats)
+    thin_gemms(args.repeats)
 
     model = TutorialCNN()
     params = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
