@@ -18,6 +18,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--contrastive-loss", choices=("cd", "hinge"), default=None, help="cd / pcd / cdk only")
+    p.add_argument("--alpha", type=float, default=None, help="L2 energy term of the CD loss (default 0.1)")
     p.add_argument("--mcmc-steps", type=int, default=None)
     p.add_argument("--energy-l2", type=float, default=None)
     p.add_argument("--grad-penalty", type=float, default=None)
@@ -31,7 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    names = ("objective", "dataset", "steps", "batch_size", "learning_rate", "contrastive_loss", "mcmc_steps",
+    names = ("objective", "dataset", "steps", "batch_size", "learning_rate", "contrastive_loss", "alpha", "mcmc_steps",
              "energy_l2", "grad_penalty", "eval_steps", "num_eval_samples", "grid_size", "seed")
     try:
         config = get_config(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})

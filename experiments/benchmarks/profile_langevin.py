@@ -1,0 +1,67 @@
+"""Where the time of one tutorial Langevin step goes, by XLA fusion kind.
+
+    python experiments/benchmarks/profile_langevin.py [--repeats 3] [--trace-dir /tmp/ebm_profile]
+
+Traces `--repeats` calls of a jitted 60-step scan (128 images) with `jax.profiler`, reads the
+trace's per-op events and prints milliseconds per Langevin step for each fusion kind (the HLO
+op name without its numeric suffix), largest first. On CPU, `ynn_fusion` ops are the matrix
+products (XNNPACK / YNNPACK kernels), `pad_slice_fusion` the patch and phase slicing around
+them; the RNG shows as the bitcast / xor / log-plus-one fusions. Summed op times can exceed the
+wall time: ops of the two threads overlap.
+"""
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+
+from ebm_jax.energies import TutorialCNN, per_example
+from ebm_jax.samplers import langevin, run_chains
+
+STEPS = 60
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--trace-dir", default="/tmp/ebm_profile")
+    p.add_argument("--top", type=int, default=15)
+    args = p.parse_args()
+    model = TutorialCNN()
+    params = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+    energy_fn = per_example(model.apply, params)
+    kernel, sampler_params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+    x = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)
+    states = jax.vmap(langevin.init)(x)
+    step = lambda key, s: kernel(key, s, energy_fn, **sampler_params)
+    scan = jax.jit(lambda key, s: run_chains(key, step, s, STEPS)[0])
+    jax.block_until_ready(scan(jax.random.key(2), states))
+    jax.profiler.start_trace(args.trace_dir)
+    for i in range(args.repeats):
+        jax.block_until_ready(scan(jax.random.key(3 + i), states))
+    jax.profiler.stop_trace()
+
+    path = max(glob.glob(os.path.join(args.trace_dir, "**", "*.trace.json.gz"), recursive=True), key=os.path.getmtime)
+    with gzip.open(path) as f:
+        events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+    per_kind = collections.Counter()
+    for e in events:
+        name = e["name"]
+        if name.startswith(("$", "Thunk", "end: ", "Pjit", "Slinky")):
+            continue
+        per_kind[re.sub(r"\.\d+$", "", name)] += e["dur"]
+    scale = 1e3 * args.repeats * STEPS  # microseconds -> ms per Langevin step
+    total = sum(per_kind.values())
+    print(json.dumps(dict(measure="op_time_per_step_ms", total=total / scale, trace=path)))
+    for kind, micros in per_kind.most_common(args.top):
+        print(json.dumps(dict(kind=kind, ms_per_step=round(micros / scale, 3), share=round(micros / total, 3))))
+
+
+if __name__ == "__main__":
+    main()
