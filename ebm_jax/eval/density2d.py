@@ -40,8 +40,9 @@ def log_normaliser(energy_fn: Callable, half_width: float, n: int = 400) -> jax.
 
 
 def heldout_nll(energy_fn: Callable, x: jax.Array, half_width: float, n: int = 400) -> jax.Array:
-    """Mean negative log-likelihood of `x` under exp(-E) / Z, Z on the grid (the density is
-    taken as zero outside the box: points outside are an error, not silently scored)."""
+    """Mean negative log-likelihood of `x` under exp(-E) / Z with Z from the grid over the box.
+    The model's mass outside the box is not counted, so keep every point of `x` well inside it
+    (the toy2d datasets lie within [-3, 3]^2; the experiment's box is [-4, 4]^2)."""
     return jnp.mean(batched(energy_fn, x)) + log_normaliser(energy_fn, half_width, n)
 
 
