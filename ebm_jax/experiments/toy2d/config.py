@@ -2,9 +2,9 @@
 
     python -m ebm_jax.experiments.toy2d --objective dsm --dataset eight_gaussians
 
-One run (3,000 steps of batch 256 with an MLP of 3 x 128 units) takes from about 15 s (score
-matching, NCE) to about 1-2 min (the MCMC objectives) on a 2-core CPU; the results of all
-objectives x datasets are in `experiments/toy2d_results.md`.
+One run (3,000 steps of batch 256 with an MLP of 3 x 128 units, then 6-16 s of evaluation)
+took 12-35 s for score matching and NCE and 25-120 s for the MCMC objectives on a 2-core CPU
+(measured: `experiments/toy2d_results.md`, which has every objective x dataset).
 """
 
 import dataclasses
