@@ -15,8 +15,8 @@ import platform
 import sys
 import time
 
-OBJECTIVES = ("cd", "pcd", "cdk", "dsm", "ssm", "msdsm", "nce")
-DATASETS = ("eight_gaussians", "rings", "checkerboard", "two_moons")
+from ebm_jax.experiments.toy2d.config import DATASETS, OBJECTIVES  # no JAX import
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

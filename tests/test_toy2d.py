@@ -11,7 +11,11 @@ import pytest
 from ebm_jax.data import toy2d
 from ebm_jax.eval import density2d
 from ebm_jax.experiments.toy2d.__main__ import main
-from ebm_jax.experiments.toy2d.config import OBJECTIVES, get_config
+from ebm_jax.experiments.toy2d.config import DATASETS, OBJECTIVES, get_config
+
+
+def test_config_lists_exactly_the_library_datasets():
+    assert sorted(DATASETS) == sorted(toy2d.DATASETS)
 
 
 @pytest.mark.parametrize("name", sorted(toy2d.DATASETS))

@@ -35,7 +35,7 @@ class ResNetEnergy(nn.Module):
     spectral_norm: bool = True
     power_iterations: int = 1
 
-    def setup_check(self):
+    def _check_sizes(self):
         for width in self.widths:
             if width % self.groups:
                 raise ValueError(f"groups={self.groups} must divide every width, got {tuple(self.widths)}")
@@ -52,7 +52,7 @@ class ResNetEnergy(nn.Module):
     def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
         if x.ndim != 4:
             raise ValueError(f"ResNetEnergy takes images [B, H, W, C], got shape {x.shape}")
-        self.setup_check()
+        self._check_sizes()
         conv = lambda width, kernel, stride=1: self._wrap(
             nn.Conv(width, (kernel, kernel), strides=stride, padding="SAME"), update_stats
         )

@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ebm_jax import buffers
 from ebm_jax.losses import contrastive_divergence
 from ebm_jax.samplers import langevin
-from ebm_jax.samplers.loop import run_chains
+from ebm_jax.train.objectives import ChainSampler, run_sampler
 from ebm_jax.train.state import TrainState
 
 DATA_AXIS = "data"
@@ -89,6 +89,7 @@ def make_train_step(
     if alpha < 0 or real_noise < 0:
         raise ValueError(f"alpha and real_noise must be >= 0, got {alpha}, {real_noise}")
     constrain = _batch_constraint(mesh)
+    sampler = ChainSampler(sampler_init, sampler_kernel, sampler_params, int(num_mcmc_steps))
 
     def train_step(state: TrainState, batch: jax.Array):
         key = jax.random.fold_in(state.rng_key, state.step)
@@ -100,17 +101,9 @@ def make_train_step(
         starts, is_fresh = buffers.sample(key_buffer, state.buffer, batch.shape[0], reinit_prob, bounds)
         starts = constrain(starts)
         frozen = jax.lax.stop_gradient(state.params)
-
-        def energy_fn(x):
-            return apply_fn(frozen, x[None])[0]
-
-        def step(rng_key, sampler_state):
-            return sampler_kernel(rng_key, sampler_state, energy_fn, **sampler_params)
-
-        chains = jax.vmap(lambda x: sampler_init(x, energy_fn))(starts)
-        final, _, infos = run_chains(key_mcmc, step, chains, num_mcmc_steps)
+        fake, infos = run_sampler(key_mcmc, sampler, lambda x: apply_fn(frozen, x), starts)
         # Clamped: a no-op for the bounded Langevin loop, keeps MALA / HMC samples in range.
-        fake = jax.lax.stop_gradient(jnp.clip(final.position, *bounds))
+        fake = jnp.clip(fake, *bounds)
         buffer = buffers.push(state.buffer, fake)
 
         def loss_fn(params):

@@ -4,9 +4,7 @@ import argparse
 import json
 import sys
 
-from ebm_jax.experiments.toy2d.config import OBJECTIVES, get_config
-
-DATASETS = ("eight_gaussians", "rings", "checkerboard", "two_moons")
+from ebm_jax.experiments.toy2d.config import DATASETS, OBJECTIVES, get_config
 
 
 def parse_args(argv=None):

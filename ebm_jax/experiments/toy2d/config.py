@@ -11,6 +11,8 @@ import dataclasses
 from typing import Optional, Tuple
 
 OBJECTIVES = ("cd", "pcd", "cdk", "dsm", "ssm", "msdsm", "nce")
+# The names of `ebm_jax.data.toy2d.DATASETS`, kept here so the CLI can list them before JAX loads.
+DATASETS = ("eight_gaussians", "rings", "checkerboard", "two_moons")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +62,8 @@ class Config:
     seed: int = 0
 
     def validate(self) -> None:
-        from ebm_jax.data.toy2d import DATASETS
-
         if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {sorted(DATASETS)}")
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
         for name in ("steps", "batch_size", "num_train", "num_heldout", "mcmc_steps", "cdk_steps",
