@@ -56,17 +56,28 @@ def run_chains(
     initial_states,
     num_steps: int,
     thin: Optional[int] = None,
+    axis_name: Optional[str] = None,
 ):
     """`run_chain` over a leading chain axis of `initial_states`.
 
     The trace is `[num_steps // thin, num_chains, ...]`, infos `[num_steps, num_chains, ...]`.
+    `axis_name`: inside `jax.shard_map` over that mesh axis, where each device holds its slice
+    of the chains, chain c of device d takes the key that chain `d * num_chains + c` takes
+    unsharded, so the sharded run draws the same numbers as one device.
     """
     num_chains = jax.tree.leaves(initial_states)[0].shape[0]
 
     def batched_step(key, states):
-        return jax.vmap(step)(jax.random.split(key, num_chains), states)
+        return jax.vmap(step)(_chain_keys(key, num_chains, axis_name), states)
 
     return run_chain(rng_key, batched_step, initial_states, num_steps, thin)
+
+
+def _chain_keys(key, num_chains, axis_name):
+    if axis_name is None:
+        return jax.random.split(key, num_chains)
+    keys = jax.random.split(key, num_chains * jax.lax.axis_size(axis_name))
+    return jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis_name) * num_chains, num_chains)
 
 
 def _check_steps(num_steps, thin):

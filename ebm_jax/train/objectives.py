@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from ebm_jax import buffers, losses
+from ebm_jax import buffers, losses, parallel
 from ebm_jax.samplers import langevin
 from ebm_jax.samplers.loop import run_chains
 
@@ -64,14 +64,21 @@ def langevin_sampler(
     return ChainSampler(langevin.init, langevin.build_kernel("grad_first"), params, int(num_steps))
 
 
-def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax.Array):
+def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax.Array, mesh=None):
     """Runs `sampler.num_steps` steps from `starts [n, ...]` under a batched `energy_fn`;
-    returns `(positions [n, ...], infos)` with the positions' gradients stopped."""
-    energy_one = lambda x: energy_fn(x[None])[0]
-    chains = jax.vmap(lambda x: sampler.init(x, energy_one))(starts)
-    step = lambda key, state: sampler.kernel(key, state, energy_one, **sampler.params)
-    final, _, infos = run_chains(rng_key, step, chains, sampler.num_steps)
-    return jax.lax.stop_gradient(final.position), infos
+    returns `(positions [n, ...], infos [steps, n, ...])` with the positions' gradients stopped.
+    With a `mesh` (axis `parallel.DATA_AXIS`), each device runs its slice of the chains
+    (`parallel.shard_chains`), drawing the same numbers as one device would."""
+    axis_name = None if mesh is None else parallel.DATA_AXIS
+
+    def run(key, starts):
+        energy_one = lambda x: energy_fn(x[None])[0]
+        chains = jax.vmap(lambda x: sampler.init(x, energy_one))(starts)
+        step = lambda k, state: sampler.kernel(k, state, energy_one, **sampler.params)
+        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name)
+        return jax.lax.stop_gradient(final.position), infos
+
+    return run(rng_key, starts) if mesh is None else parallel.shard_chains(run, mesh)(rng_key, starts)
 
 
 def _no_params_state(rng_key, batch):

@@ -21,12 +21,12 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ebm_jax import buffers
+from ebm_jax.parallel import DATA_AXIS
 from ebm_jax.losses import contrastive_divergence
 from ebm_jax.samplers import langevin
 from ebm_jax.train.objectives import ChainSampler, run_sampler
 from ebm_jax.train.state import TrainState
 
-DATA_AXIS = "data"
 
 
 def tutorial_optimizer(
@@ -101,7 +101,7 @@ def make_train_step(
         starts, is_fresh = buffers.sample(key_buffer, state.buffer, batch.shape[0], reinit_prob, bounds)
         starts = constrain(starts)
         frozen = jax.lax.stop_gradient(state.params)
-        fake, infos = run_sampler(key_mcmc, sampler, lambda x: apply_fn(frozen, x), starts)
+        fake, infos = run_sampler(key_mcmc, sampler, lambda x: apply_fn(frozen, x), starts, mesh)
         # Clamped: a no-op for the bounded Langevin loop, keeps MALA / HMC samples in range.
         fake = jnp.clip(fake, *bounds)
         buffer = buffers.push(state.buffer, fake)

@@ -1,0 +1,67 @@
+"""Every core at work: a Mesh with a data axis, and sampler chains split over it.
+
+Why: on a CPU, XLA runs one device's program op after op on one thread; only the large matrix
+products spread over the other cores. A sampler step of the tutorial CNN is mostly small ops
+(pads, slices, Swish, clamps, noise), so one CPU device leaves the second core of a 2-core
+machine mostly idle (measured: 14.5 ms per Langevin step on 2 cores, 22.6 ms on 1 core). Two
+XLA devices on the same CPU run their programs side by side, one per core
+(`experiments/benchmarks/` measures it).
+
+What:
+  split_cpu(n)          before JAX starts, exposes the host CPU as `n` XLA devices (default: the
+                        cores this process may run on); a no-op off CPU
+  data_mesh(devices)    a 1-D `Mesh` over `devices` (default: all) with the axis `DATA_AXIS`
+  shard_chains(fn, mesh)  runs `fn(rng_key, starts) -> (positions, infos)` on each device's
+                        slice of the chains (`jax.shard_map`); chains are independent, so this is
+                        the same computation. `run_chains(..., axis_name=DATA_AXIS)` inside `fn`
+                        gives every chain the key it would get unsharded, so the draws are the
+                        same as on one device.
+The train steps split their batch over the mesh with GSPMD (`jax.jit` shardings) and their
+sampler loop with `shard_chains`; the gradient's mean over the batch is XLA's all-reduce.
+"""
+
+import os
+from typing import Callable, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def split_cpu(num_devices: Optional[int] = None) -> int:
+    """Exposes the host CPU as `num_devices` XLA devices (default: the number of cores this
+    process may use). Call it right after `import jax`, before any JAX computation: the device
+    count is fixed when JAX's backends start. Returns the number of devices JAX will have."""
+    if num_devices is None:
+        num_devices = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if int(num_devices) < 1:
+        raise ValueError(f"num_devices must be >= 1, got {num_devices}")
+    try:
+        jax.config.update("jax_num_cpu_devices", int(num_devices))
+    except RuntimeError as error:
+        raise RuntimeError(
+            "split_cpu must run before JAX starts its backends (before the first array or "
+            "jax.devices() call); call it right after `import jax`"
+        ) from error
+    return int(num_devices)
+
+
+def data_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+    """A 1-D mesh over `devices` (default: `jax.devices()`) with the axis `DATA_AXIS`."""
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("data_mesh needs at least one device")
+    return Mesh(np.array(devices), (DATA_AXIS,))
+
+
+def shard_chains(fn: Callable, mesh: Mesh) -> Callable:
+    """`fn(rng_key, starts [n, ...]) -> (positions [n, ...], infos [steps, n, ...])`, run on
+    each device's `n / devices` chains; `n` must divide evenly. `fn` receives the full key and
+    should pass `axis_name=DATA_AXIS` to `run_chains` so each chain draws what it would draw
+    unsharded. Anything `fn` closes over (the energy's parameters) is replicated."""
+    if DATA_AXIS not in mesh.axis_names:
+        raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
+    chains, steps_by_chains = PartitionSpec(DATA_AXIS), PartitionSpec(None, DATA_AXIS)
+    return jax.shard_map(fn, mesh=mesh, in_specs=(PartitionSpec(), chains), out_specs=(chains, steps_by_chains))
