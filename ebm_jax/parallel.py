@@ -9,7 +9,7 @@ XLA devices on the same CPU run their programs side by side, one per core
 
 What:
   split_cpu(n)          before JAX starts, exposes the host CPU as `n` XLA devices (default: the
-                        cores this process may run on); a no-op off CPU
+                        cores this process may run on); GPUs are left as they are
   data_mesh(devices)    a 1-D `Mesh` over `devices` (default: all) with the axis `DATA_AXIS`
   shard_chains(fn, mesh)  runs `fn(rng_key, starts) -> (positions, infos)` on each device's
                         slice of the chains (`jax.shard_map`); chains are independent, so this is
@@ -33,7 +33,8 @@ DATA_AXIS = "data"
 def split_cpu(num_devices: Optional[int] = None) -> int:
     """Exposes the host CPU as `num_devices` XLA devices (default: the number of cores this
     process may use). Call it right after `import jax`, before any JAX computation: the device
-    count is fixed when JAX's backends start. Returns the number of devices JAX will have."""
+    count is fixed when JAX's backends start. It sets the CPU backend's device count only: where
+    JAX's default backend is a GPU, `jax.devices()` still lists the GPUs. Returns `num_devices`."""
     if num_devices is None:
         num_devices = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if int(num_devices) < 1:

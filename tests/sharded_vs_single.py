@@ -37,8 +37,8 @@ def main():
     diff = lambda a, b: float(max(np.max(np.abs(np.asarray(x) - np.asarray(y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
     print(json.dumps({
         "num_devices": len(devices),
-        "buffer_shards": len(state_sharded.buffer.samples.addressable_shards),
-        "buffer_shard_rows": state_sharded.buffer.samples.addressable_shards[0].data.shape[0],
+        "buffer_replicated": bool(state_sharded.buffer.samples.sharding.is_fully_replicated),
+        "params_replicated": all(a.sharding.is_fully_replicated for a in jax.tree.leaves(state_sharded.params)),
         "params_max_abs_diff": diff(state_single.params, state_sharded.params),
         "params_max_abs": diff(state_single.params, jax.tree.map(np.zeros_like, state_single.params)),
         "buffer_max_abs_diff": diff(state_single.buffer.samples, state_sharded.buffer.samples),

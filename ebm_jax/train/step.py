@@ -8,9 +8,12 @@ Per step t (the UvA tutorial's `training_step`, functional):
   buffer               fake pushed back (oldest dropped)
   loss                 contrastive_divergence(E(real), E(fake), alpha); optimizer update
 
-Sharding: given a `jax.sharding.Mesh` with a `data` axis, the batch and the buffer's sample
-axis are split over it and params / optimizer state are replicated; the computation is the
-same program, partitioned by XLA (GSPMD), so it matches one device up to float reassociation.
+Sharding: given a `jax.sharding.Mesh` with a `data` axis (`ebm_jax.parallel.data_mesh`), the
+batch is split over it; params, optimizer state and the replay buffer are replicated. The
+sampler loop runs under `shard_map`, each device on its slice of the chains with the keys those
+chains get on one device (`parallel.shard_chains`); the rest is partitioned by XLA (GSPMD). So
+the step matches one device up to float reassociation. On a CPU split into one device per core
+(`parallel.split_cpu`) this is how a step uses every core (see `experiments/benchmarks/`).
 """
 
 from typing import Callable, Dict, Optional, Tuple
@@ -107,8 +110,9 @@ def make_train_step(
         buffer = buffers.push(state.buffer, fake)
 
         def loss_fn(params):
-            energies = apply_fn(params, jnp.concatenate([real, fake]))
-            return contrastive_divergence(energies[: real.shape[0]], energies[real.shape[0]:], alpha)
+            # Two calls rather than one on the concatenation: per-example energies are the same,
+            # and on a mesh a concatenation of two split batches would be re-split (all-to-all).
+            return contrastive_divergence(apply_fn(params, real), apply_fn(params, fake), alpha)
 
         (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -135,14 +139,15 @@ def make_train_step(
 
 
 def train_shardings(mesh: Mesh):
-    """`(state_sharding, batch_sharding, replicated)`: the batch and buffer samples split along
-    the mesh's `data` axis, everything else replicated. `state_sharding` is a TrainState prefix."""
+    """`(state_sharding, batch_sharding, replicated)`: the batch split along the mesh's `data`
+    axis, everything else replicated, the replay buffer included (each device holds all of it:
+    drawing chain starts at random slots and writing the new samples back then need no more
+    than one all-gather of the batch's samples). `state_sharding` is a TrainState prefix."""
     if DATA_AXIS not in mesh.axis_names:
         raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
     replicated = NamedSharding(mesh, PartitionSpec())
     split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-    buffer_sharding = buffers.ReplayBuffer(samples=split, size=replicated, cursor=replicated)
-    state_sharding = TrainState(replicated, replicated, replicated, buffer_sharding, replicated)
+    state_sharding = TrainState(replicated, replicated, replicated, replicated, replicated)
     return state_sharding, split, replicated
 
 

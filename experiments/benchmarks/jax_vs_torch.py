@@ -1,9 +1,15 @@
 """ebm_jax vs the tutorial's loop in eager PyTorch, one run, alternating A B A B, medians.
 
     pip install -e ".[bench]"
-    python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024]
+    python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024] [--cpu-devices N]
 
-Measures, for both implementations (the same CNN, sampler settings, buffer, loss, optimizer):
+`ebm_jax` runs with the CPU split into `--cpu-devices` XLA devices (default: the cores this
+process may use; `ebm_jax.parallel.split_cpu`) and the batch and sampler chains split over a
+Mesh of them (`make_train_step(..., mesh=...)`); with more than one device `ebm_jax_1_device`,
+the same code on one device, runs beside it. PyTorch runs eagerly with its default threads.
+
+Measures, for every implementation (the same CNN, sampler settings, buffer, loss, optimizer),
+alternating them (A B C A B C ...):
   langevin_step    one Langevin step on a batch of 128 (ms; the median of a 60-step run / 60)
   sample_60        samples per second for 60 steps on 128 chains
   train_step       steps per second of the full train step (compile time reported apart)
@@ -23,39 +29,42 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
+from jax.sharding import NamedSharding, PartitionSpec
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch_reference  # noqa: E402
 
-from ebm_jax.energies import TutorialCNN, per_example  # noqa: E402
-from ebm_jax.samplers import langevin, run_chains  # noqa: E402
-from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer  # noqa: E402
+from ebm_jax import parallel  # noqa: E402
+from ebm_jax.energies import TutorialCNN  # noqa: E402
+from ebm_jax.samplers import langevin  # noqa: E402
+from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer  # noqa: E402
+from ebm_jax.train.objectives import ChainSampler, run_sampler  # noqa: E402
 
 
 class JaxImpl:
-    name = "ebm_jax"
-
-    def __init__(self):
+    def __init__(self, name, mesh=None):
+        """`mesh`: a data-axis Mesh to split the batch and the chains over; None: one device."""
+        self.name, self.mesh = name, mesh
         self.model = TutorialCNN()
         self.optimizer = tutorial_optimizer(steps_per_epoch=469)
-        self.state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
-        self.step_fn = make_train_step(self.model.apply, self.optimizer)
+        state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
+        self.state = state if mesh is None else shard_state(state, mesh)
+        self.step_fn = make_train_step(self.model.apply, self.optimizer, mesh=mesh)
         kernel, params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
         model = self.model
 
         def sample(key, model_params, x, num_steps):
-            energy_fn = per_example(model.apply, model_params)
-            step = lambda k, s: kernel(k, s, energy_fn, **params)
-            return run_chains(key, step, langevin.LangevinState(x), num_steps)[0].position
+            sampler = ChainSampler(langevin.init, kernel, params, num_steps)
+            return run_sampler(key, sampler, lambda x: model.apply(model_params, x), x, mesh)[0]
 
         self.sample = jax.jit(sample, static_argnums=3)
         self.key = jax.random.key(1)
 
     def images(self, n):
-        return jax.random.uniform(jax.random.key(n), (n, 28, 28, 1), minval=-1, maxval=1)
+        x = jax.random.uniform(jax.random.key(n), (n, 28, 28, 1), minval=-1, maxval=1)
+        return x if self.mesh is None else jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(parallel.DATA_AXIS)))
 
     def run_sampler(self, x, steps):
         return jax.block_until_ready(self.sample(self.key, self.state.params, x, steps))
@@ -90,17 +99,24 @@ def timed(fn, repeats):
     return float(np.median(times))
 
 
+def _jax_probe(num_devices):
+    return ("import jax\n"
+            "from ebm_jax import parallel\n"
+            "from ebm_jax.energies import TutorialCNN\n"
+            "from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer\n"
+            f"parallel.split_cpu({num_devices})\n"
+            f"mesh = parallel.data_mesh() if {num_devices} > 1 else None\n"
+            "model, opt = TutorialCNN(), tutorial_optimizer(469)\n"
+            "state = create_train_state(jax.random.key(0), model, opt, (28, 28, 1), 128)\n"
+            "state = state if mesh is None else shard_state(state, mesh)\n"
+            "step = make_train_step(model.apply, opt, mesh=mesh)\n"
+            "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
+            "for _ in range(3):\n    state, m = step(state, batch)\n"
+            "jax.block_until_ready(m)\n")
+
+
 _MEMORY_PROBES = {
     # Each subprocess imports only its own framework, so the peak belongs to that implementation.
-    "ebm_jax": ("import jax\n"
-                "from ebm_jax.energies import TutorialCNN\n"
-                "from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer\n"
-                "model, opt = TutorialCNN(), tutorial_optimizer(469)\n"
-                "state = create_train_state(jax.random.key(0), model, opt, (28, 28, 1), 128)\n"
-                "step = make_train_step(model.apply, opt)\n"
-                "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
-                "for _ in range(3):\n    state, m = step(state, batch)\n"
-                "jax.block_until_ready(m)\n"),
     "pytorch": ("import sys, torch\n"
                 f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
                 "import torch_reference\n"
@@ -110,10 +126,10 @@ _MEMORY_PROBES = {
 }
 
 
-def peak_memory(impl_name):
+def peak_memory(impl):
     """Max RSS (MiB) of a fresh process doing 3 train steps, and of the same process's imports
     alone; the difference is the memory the work itself adds."""
-    code = _MEMORY_PROBES[impl_name]
+    code = _MEMORY_PROBES.get(impl.name) or _jax_probe(1 if impl.mesh is None else impl.mesh.size)
     imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
     # VmHWM: the peak RSS of this address space (ru_maxrss would carry the parent's size across exec).
     report = "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n"
@@ -128,10 +144,21 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--chains", type=int, nargs="+", default=[128, 256, 512, 1024])
+    p.add_argument("--cpu-devices", type=int, default=None,
+                   help="XLA devices to split the CPU into (default: the cores this process may use)")
     args = p.parse_args()
+    parallel.split_cpu(args.cpu_devices)  # only the CPU backend's device count; a GPU stays one device
+    num_devices = len(jax.devices())
+    for n in args.chains:
+        if n % num_devices:
+            p.error(f"--chains {n} is not divisible by the {num_devices} devices")
     context = dict(jax=jax.__version__, torch=torch.__version__, device=str(jax.devices()[0]),
-                   torch_threads=torch.get_num_threads(), machine=platform.machine(), cpus=os.cpu_count())
-    impls = [JaxImpl(), TorchImpl()]
+                   jax_devices=len(jax.devices()), torch_threads=torch.get_num_threads(),
+                   machine=platform.machine(), cpus=os.cpu_count())
+    impls = [JaxImpl("ebm_jax", parallel.data_mesh())]
+    if len(jax.devices()) > 1:
+        impls.append(JaxImpl("ebm_jax_1_device"))
+    impls.append(TorchImpl())
     results = {impl.name: {} for impl in impls}
 
     def record(impl, what, value, **extra):
@@ -165,17 +192,21 @@ def main():
         xs = {impl.name: impl.images(n) for impl in impls}
         alternate(f"chains_{n}_samples_per_s", lambda impl: (lambda: impl.run_sampler(xs[impl.name], 60)), lambda s, n=n: n / s)
     for impl in impls:
-        total, imports_only = peak_memory(impl.name)
+        total, imports_only = peak_memory(impl)
         record(impl, "peak_rss_mib_3_train_steps", total, imports_only_mib=imports_only)
 
+    jax_names = [impl.name for impl in impls if impl.name != "pytorch"]
     print()
-    print(f"| measurement | ebm_jax | PyTorch eager | ratio (ebm_jax better if > 1) |")
-    print("|---|---|---|---|")
-    for what in results["ebm_jax"]:
-        a, b = results["ebm_jax"][what], results["pytorch"][what]
+    print("| measurement | " + " | ".join(jax_names) + " | PyTorch eager | "
+          + " | ".join(f"ratio {name} / PyTorch" for name in jax_names) + " |")
+    print("|---" * (2 + 2 * len(jax_names)) + "|")
+    for what in results["pytorch"]:
+        b = results["pytorch"][what]
         higher_better = what.endswith("per_s")  # otherwise lower is better (time, memory)
-        ratio = a / b if higher_better else b / a
-        print(f"| {what} | {a:.4g} | {b:.4g} | {ratio:.2f} |")
+        values = [results[name][what] for name in jax_names]
+        ratios = [a / b if higher_better else b / a for a in values]
+        print(f"| {what} | " + " | ".join(f"{a:.4g}" for a in values) + f" | {b:.4g} | "
+              + " | ".join(f"{r:.2f}" for r in ratios) + " |")
 
 
 if __name__ == "__main__":
