@@ -29,7 +29,13 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the workdir's latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    p.add_argument("--cpu-devices", type=int, default=None,
+                   help="on CPU, split the processor into this many JAX devices and each batch over "
+                        "them (default: one per core; 1: a single device)")
+    args = p.parse_args(argv)
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        p.error(f"--cpu-devices must be >= 1, got {args.cpu_devices}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -40,11 +46,12 @@ def main(argv=None) -> int:
                                                  "hmc_step_size", "hmc_leapfrog_steps", "max_eval_images", "seed")}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     workdir = args.workdir or f"runs/{config.dataset}_{args.preset}"
+    mesh = _device_mesh(args.cpu_devices)
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing
 
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's kill saves like Ctrl-C does
     try:
-        report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
+        report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress, mesh=mesh)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -57,6 +64,22 @@ def main(argv=None) -> int:
           f"noise {means['uniform_noise']:.3f}, generated {means['generated_samples']:.3f}; "
           f"outputs in {workdir}")
     return 0
+
+
+def _device_mesh(cpu_devices):
+    """Splits the CPU into `cpu_devices` devices (default: one per core) and returns a data mesh
+    over all devices, or None with one device. When JAX has already started in this process (a
+    notebook, a test), the default keeps the devices it has."""
+    import jax
+
+    from ebm_jax import parallel
+
+    try:
+        parallel.split_cpu(cpu_devices)
+    except RuntimeError:
+        if cpu_devices is not None:
+            raise
+    return parallel.data_mesh() if len(jax.devices()) > 1 else None
 
 
 def _interrupt(signum, frame):

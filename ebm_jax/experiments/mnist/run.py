@@ -20,6 +20,7 @@ from typing import Dict, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from ebm_jax import buffers
@@ -29,7 +30,7 @@ from ebm_jax.eval import analysis, plots
 from ebm_jax.experiments.mnist.config import Config
 from ebm_jax.samplers import hmc, langevin, mala
 from ebm_jax.samplers.generate import generate_from_noise
-from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer, tutorial_schedule
+from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer, tutorial_schedule
 from ebm_jax.train.checkpoint import Checkpointer
 from ebm_jax.train.logging import MetricWriter, read_metrics
 
@@ -59,9 +60,16 @@ def sampler_for(config: Config):
     return langevin.init, langevin.build_kernel("noise_first"), params
 
 
-def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True) -> Dict:
-    """Trains, logs, checkpoints and analyses; returns the content of `metrics.json`."""
+def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True,
+                       mesh: Optional[Mesh] = None) -> Dict:
+    """Trains, logs, checkpoints and analyses; returns the content of `metrics.json`.
+
+    `mesh`: a mesh with a `data` axis (`ebm_jax.parallel.data_mesh`) to split each batch and its
+    sampler chains over; None runs on one device. The command line passes one over every core."""
     config.validate()
+    if mesh is not None and config.batch_size % mesh.size:
+        print(f"note: batch size {config.batch_size} does not split over {mesh.size} devices; using one")
+        mesh = None
     dataset = data_lib.load(config.dataset, config.data_dir)
     train_images = data_lib.to_float_images(dataset.train.images)
     test_images = data_lib.to_float_images(dataset.test.images)
@@ -81,19 +89,22 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     train_step = make_train_step(
         model.apply, optimizer, sampler_init=sampler_init, sampler_kernel=sampler_kernel,
         sampler_params=params, num_mcmc_steps=config.mcmc_steps,
-        alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob)
+        alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob, mesh=mesh)
     root_key = jax.random.key(config.seed)
     key_init, key_eval = jax.random.split(root_key)
     state = create_train_state(key_init, model, optimizer, EXAMPLE_SHAPE, config.batch_size,
                                config.buffer_capacity)
     checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
     state, best_gap = _restore_or_start(checkpoints, state, config, workdir, resume)
+    if mesh is not None:
+        state = shard_state(state, mesh)
     _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
 
     evaluator = _Evaluator(model, config, key_eval, test_images)
     writer = MetricWriter(workdir)
     print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, "
-          f"training steps {int(state.step)} -> {total_steps}; workdir = {os.path.abspath(workdir)}")
+          f"training steps {int(state.step)} -> {total_steps}; "
+          f"{1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
     start_step = int(state.step)
     timing = {"first_step_s": None, "eval_s": 0.0}
     loop_start = time.perf_counter()
@@ -154,7 +165,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
             # later steps only: excludes compilation and the epoch-end evaluation
             "seconds_per_train_step": (train_s - timing["first_step_s"]) / (steps_done - 1) if steps_done > 1 else None,
         },
-        devices=[str(d) for d in jax.devices()],
+        devices=[str(d) for d in (jax.devices()[:1] if mesh is None else mesh.devices.flat)],
     )
     _write_json(os.path.join(workdir, "metrics.json"), report)
     return report
