@@ -8,8 +8,11 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from ebm_jax import parallel
 from ebm_jax.energies import TutorialCNN
+from ebm_jax.samplers import langevin, mala
 from ebm_jax.train import create_train_state, make_train_step, shard_state, train_shardings, tutorial_optimizer
+from ebm_jax.train.objectives import ChainSampler, run_sampler
 
 
 def main():
@@ -34,8 +37,30 @@ def main():
     for batch in batches:
         state_sharded, metrics_sharded = sharded(state_sharded, jax.device_put(batch, batch_sharding))
 
-    diff = lambda a, b: float(max(np.max(np.abs(np.asarray(x) - np.asarray(y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+    diff = lambda a, b: float(max(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+
+    # The sampler alone, split over the mesh with shard_map: the same draws as on one device.
+    params = state_single.params
+    energy_fn = lambda x: model.apply(params, x)
+    starts = jax.random.uniform(jax.random.key(7), (32, 28, 28, 1), minval=-1, maxval=1)
+    samplers = {"langevin": ChainSampler(langevin.init, langevin.build_kernel("noise_first"), langevin.tutorial_params(), 4),
+                "mala": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4)}
+    sampler = {}
+    for name, chain_sampler in samplers.items():
+        one = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x))(jax.random.key(3), starts)
+        split = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x, mesh))(jax.random.key(3), starts)
+        sampler[name] = {"positions_max_abs_diff": diff(one[0], split[0]),
+                         "moved": diff(one[0], starts),
+                         "positions_sharded": not split[0].sharding.is_fully_replicated}
+    sampler["mala"].update(
+        info_shape=list(split[1].acceptance_rate.shape),
+        accept_decisions_equal=bool(np.array_equal(one[1].is_accepted, split[1].is_accepted)),
+        # exp of a log ratio of two 784-D Gaussian terms: rounding differs with the batch split
+        acceptance_rate_max_abs_diff=diff(one[1].acceptance_rate, split[1].acceptance_rate),
+        acceptance=float(np.mean(one[1].acceptance_rate)))
     print(json.dumps({
+        "sampler": sampler,
+        "parallel_axis": parallel.DATA_AXIS,
         "num_devices": len(devices),
         "buffer_replicated": bool(state_sharded.buffer.samples.sharding.is_fully_replicated),
         "params_replicated": all(a.sharding.is_fully_replicated for a in jax.tree.leaves(state_sharded.params)),
