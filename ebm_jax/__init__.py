@@ -10,12 +10,14 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
     losses     `(...) -> (loss, metrics)`: CD, hinge, regularisers, score matching, NCE
     train      `state, metrics = train_step(state, batch)`: `make_train_step` (the tutorial's
                image PCD, shardable) and `make_objective_step` for any of `train.objectives`
+    parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`,
+               `shard_chains` (sampler chains under shard_map, same draws as one device)
     data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching
     data       also `toy2d`: 2-D datasets with exact densities
     eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures
 """
 
-from ebm_jax import buffers, data, energies, eval, losses, samplers, train
+from ebm_jax import buffers, data, energies, eval, losses, parallel, samplers, train
 from ebm_jax.buffers import ReplayBuffer
 from ebm_jax.energies import CourseCNN, MLPEnergy, ResNetEnergy, TutorialCNN, per_example
 from ebm_jax.losses import contrastive_divergence
@@ -79,6 +81,7 @@ __all__ = [
     "make_train_step",
     "mala",
     "objectives",
+    "parallel",
     "per_example",
     "run_chain",
     "run_chains",

@@ -26,3 +26,18 @@ def test_objectives_snippet_runs():
     exec(compile(block, "README objectives", "exec"), namespace)
     assert int(namespace["state"].step) == 1
     assert set(namespace["metrics"]) >= {"loss", "loss_grad_penalty", "grad_norm"}
+
+
+def test_every_core_snippet_runs():
+    """Run in a fresh process: `split_cpu` must come before JAX starts."""
+    import subprocess
+    import sys
+
+    text = open(README).read()
+    block = re.search(r"The same mesh is how ebm_jax uses every core.*?```python\n(.*?)```", text, re.S).group(1)
+    code = block + "print(len(jax.devices()) == len(os.sched_getaffinity(0)), mesh.axis_names)\n"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    out = subprocess.run([sys.executable, "-c", "import os\n" + code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "('data',)"]

@@ -1,13 +1,15 @@
 """How far the Langevin step is from the device's matmul throughput.
 
-    python experiments/benchmarks/roofline.py [--repeats 20]
+    python experiments/benchmarks/roofline.py [--repeats 20] [--cpu-devices N]
 
-1. fp32 matmul throughput: jitted `a @ b` for square sizes 512 ... 4096 (best median GFLOP/s is
-   the "roof"; on CPU it is what XLA's Eigen/oneDNN GEMM reaches with all cores), and at the
-   four conv layers' shapes as products over a batch of 128 (patches x kernel).
+1. fp32 matmul throughput: jitted `a @ b` for square sizes 512 ... 4096, on one device and,
+   with the CPU split into devices (`--cpu-devices`, default one per core), with the rows of `a`
+   split over all of them (best median GFLOP/s of either is the "roof": what XLA's GEMM reaches
+   with all cores), and at the four conv layers' shapes as products over a batch of 128.
 2. The tutorial's Langevin step on 128 images (one energy forward + input gradient per step):
    its FLOPs from XLA's cost analysis of one step and from counting the network's MACs by hand
-   (conv and dense layers only), its time per step from a jitted 60-step scan.
+   (conv and dense layers only), its time per step from a jitted 60-step run, on one device
+   and with the chains split over all devices (`run_sampler(..., mesh)`, ebm_jax's CPU default).
 Prints one JSON line per measurement and a summary line with achieved GFLOP/s and the
 fraction of the roof.
 """
@@ -20,9 +22,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
+from ebm_jax import parallel
 from ebm_jax.energies import TutorialCNN, per_example
-from ebm_jax.samplers import langevin, run_chains
+from ebm_jax.samplers import langevin
+from ebm_jax.train.objectives import ChainSampler, run_sampler
 
 
 def median_seconds(fn, args, repeats):
@@ -35,15 +40,21 @@ def median_seconds(fn, args, repeats):
     return float(np.median(times))
 
 
-def matmul_roof(repeats):
+def matmul_roof(repeats, mesh):
     best = 0.0
     for n in (512, 1024, 2048, 4096):
         a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
         b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-        seconds = median_seconds(jax.jit(jnp.matmul), (a, b), max(3, repeats // (n // 512)))
-        gflops = 2 * n**3 / seconds / 1e9
-        print(json.dumps(dict(measure="matmul_fp32", n=n, seconds=seconds, gflops=gflops)), flush=True)
-        best = max(best, gflops)
+        placements = {"one_device": (a, b)}
+        if mesh.size > 1:
+            rows = jax.device_put(a, NamedSharding(mesh, PartitionSpec(parallel.DATA_AXIS)))
+            placements["rows_split"] = (rows, jax.device_put(b, NamedSharding(mesh, PartitionSpec())))
+        for placement, args in placements.items():
+            seconds = median_seconds(jax.jit(jnp.matmul), args, max(3, repeats // (n // 512)))
+            gflops = 2 * n**3 / seconds / 1e9
+            print(json.dumps(dict(measure="matmul_fp32", n=n, placement=placement, seconds=seconds,
+                                  gflops=gflops)), flush=True)
+            best = max(best, gflops)
     return best
 
 
@@ -74,10 +85,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--cpu-devices", type=int, default=None,
+                   help="XLA devices to split the CPU into (default: the cores this process may use)")
     args = p.parse_args()
+    parallel.split_cpu(args.cpu_devices)
+    mesh = parallel.data_mesh()
     print(json.dumps(dict(measure="context", jax=jax.__version__, device=str(jax.devices()[0]),
-                          machine=platform.machine(), cpus=__import__("os").cpu_count())), flush=True)
-    roof = matmul_roof(args.repeats)
+                          devices=len(jax.devices()), machine=platform.machine(),
+                          cpus=__import__("os").cpu_count())), flush=True)
+    roof = matmul_roof(args.repeats, mesh)
     thin_gemms(args.repeats)
 
     model = TutorialCNN()
@@ -95,20 +111,24 @@ def main():
     counted = 2 * counted_forward_flops() * args.batch_size  # forward + input gradient ~ 2 forwards
 
     steps = 60
-    scan = jax.jit(lambda key, s: run_chains(key, step, s, steps)[0])
-    seconds = median_seconds(scan, (jax.random.key(3), states), max(3, args.repeats // 4)) / steps
-    summary = dict(
-        measure="langevin_step_roofline",
-        batch_size=args.batch_size,
-        ms_per_step=1e3 * seconds,
-        flops_xla_cost_analysis=xla_flops,
-        flops_counted=counted,
-        gflops_achieved_counted=counted / seconds / 1e9,
-        gflops_achieved_xla=xla_flops / seconds / 1e9,
-        matmul_roof_gflops=roof,
-        fraction_of_roof=counted / seconds / 1e9 / roof,
-    )
-    print(json.dumps(summary), flush=True)
+    sampler = ChainSampler(langevin.init, kernel, sampler_params, steps)
+    meshes = {"one_device": None, f"{mesh.size}_devices": mesh} if mesh.size > 1 else {"one_device": None}
+    for placement, run_mesh in meshes.items():
+        run = jax.jit(lambda key, x, m=run_mesh: run_sampler(key, sampler, lambda z: model.apply(params, z), x, m)[0])
+        seconds = median_seconds(run, (jax.random.key(3), x), max(3, args.repeats // 4)) / steps
+        summary = dict(
+            measure="langevin_step_roofline",
+            placement=placement,
+            batch_size=args.batch_size,
+            ms_per_step=1e3 * seconds,
+            flops_xla_cost_analysis=xla_flops,
+            flops_counted=counted,
+            gflops_achieved_counted=counted / seconds / 1e9,
+            gflops_achieved_xla=xla_flops / seconds / 1e9,
+            matmul_roof_gflops=roof,
+            fraction_of_roof=counted / seconds / 1e9 / roof,
+        )
+        print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":
