@@ -11,7 +11,7 @@ from ebm_jax.experiments.mnist.config import PRESETS, get_config
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m ebm_jax.experiments.mnist", description=__doc__)
     p.add_argument("--preset", choices=PRESETS, default="default",
-                   help="default: ~16 min on a 2-core CPU; tutorial: the tutorial's exact settings")
+                   help="default: ~8 min on a 2-core CPU; tutorial: the tutorial's exact settings")
     p.add_argument("--workdir", default=None, help="output folder (default: runs/<dataset>_<preset>)")
     p.add_argument("--data-dir", default=None, help="folder with the four IDX files")
     p.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default=None)

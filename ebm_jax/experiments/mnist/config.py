@@ -89,8 +89,8 @@ def get_config(preset: str = "default") -> Config:
         python -m ebm_jax.experiments.mnist --preset tutorial --workdir runs/tutorial
 
     "default": the same model, loss, sampler and optimizer, for 1,000 train steps (25.6 epochs of
-    the 5k-image offline training subset in ../shared/data/mnist): about 14 minutes on a 2-core
-    x86 CPU (0.73 s per train step plus evaluation). See the README for the recorded run.
+    the 5k-image offline training subset in ../shared/data/mnist): about 8 minutes on a 2-core
+    x86 CPU split into 2 devices (0.37 s per train step plus evaluation). See the README.
 
         python -m ebm_jax.experiments.mnist --data-dir ../shared/data/mnist
     """
