@@ -3,7 +3,8 @@
 Why: on a CPU, XLA runs one device's program op after op on one thread; only the large matrix
 products spread over the other cores. A sampler step of the tutorial CNN is mostly small ops
 (pads, slices, Swish, clamps, noise), so one CPU device leaves the second core of a 2-core
-machine mostly idle (measured: 14.5 ms per Langevin step on 2 cores, 22.6 ms on 1 core). Two
+machine mostly idle (measured, one device: 14.5 ms per Langevin step with 2 cores, 22.6 ms
+pinned to 1 core). Two
 XLA devices on the same CPU run their programs side by side, one per core
 (`experiments/benchmarks/` measures it).
 
@@ -16,8 +17,9 @@ What:
                         the same computation. `run_chains(..., axis_name=DATA_AXIS)` inside `fn`
                         gives every chain the key it would get unsharded, so the draws are the
                         same as on one device.
-The train steps split their batch over the mesh with GSPMD (`jax.jit` shardings) and their
-sampler loop with `shard_chains`; the gradient's mean over the batch is XLA's all-reduce.
+`train.make_train_step(..., mesh=mesh)` splits its batch over the mesh with GSPMD (`jax.jit`
+shardings) and its sampler loop with `shard_chains`; the gradient's mean over the batch is XLA's
+all-reduce. (`make_objective_step` takes no mesh yet.)
 """
 
 import os
