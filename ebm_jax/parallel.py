@@ -4,9 +4,8 @@ Why: on a CPU, XLA runs one device's program op after op on one thread; only the
 products spread over the other cores. A sampler step of the tutorial CNN is mostly small ops
 (pads, slices, Swish, clamps, noise), so one CPU device leaves the second core of a 2-core
 machine mostly idle (measured, one device: 14.5 ms per Langevin step with 2 cores, 22.6 ms
-pinned to 1 core). Two
-XLA devices on the same CPU run their programs side by side, one per core
-(`experiments/benchmarks/` measures it).
+pinned to 1 core). Two XLA devices on the same CPU run their programs side by side, one per
+core (`experiments/benchmarks/` measures it).
 
 What:
   split_cpu(n)          before JAX starts, exposes the host CPU as `n` XLA devices (default: the

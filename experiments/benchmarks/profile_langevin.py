@@ -5,8 +5,9 @@
 Traces `--repeats` calls of a jitted 60-step scan (128 images) with `jax.profiler`, reads the
 trace's per-op events and prints milliseconds per Langevin step for each fusion kind (the HLO
 op name without its numeric suffix), largest first. On CPU, `ynn_fusion` ops are the matrix
-products (XNNPACK / YNNPACK kernels), `pad_slice_fusion` the patch and phase slicing around
-them; the RNG shows as the bitcast / xor / log-plus-one fusions. Summed op times can exceed the
+products (XNNPACK / YNNPACK kernels); the RNG shows as `broadcast_add` fusions and `while`
+loops (threefry) and `log-plus-one` / `negate_sqrt` fusions (erf-inverse); Swish as `tanh` /
+`multiply` fusions. (With the earlier 25-tap first layer, `pad_slice_fusion`s were the patches.) Summed op times can exceed the
 wall time: ops of the two threads overlap.
 """
 
