@@ -79,3 +79,19 @@ def test_model_input_gradient_matches_plain_lax_model():
     g_model = jax.grad(lambda x: model.apply(params, x).sum())(x)
     g_plain = jax.grad(lambda x: plain(x).sum())(x)
     np.testing.assert_allclose(g_model, g_plain, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 16])
+def test_cpu_lowering_holds_the_reformulation_other_platforms_xla_conv(channels):
+    """`conv_nhwc` picks its branch per platform when lowered: exported for CPU, the input
+    gradient of a stride-2 layer is the banded product (one channel, no convolution) or one
+    convolution per output phase (4); exported for CUDA it is autodiff's single transposed
+    convolution, as with `lax.conv_general_dilated` itself."""
+    x, k = jnp.zeros((2, 16, 16, channels)), jnp.zeros((3, 3, channels, 8))
+    padding = ((1, 1), (1, 1))
+    input_grad = lambda conv: jax.jit(jax.grad(lambda x: jnp.sum(conv(x, k, (2, 2), padding))))
+    lax_conv = lambda x, k, s, p: lax.conv_general_dilated(x, k, s, p, dimension_numbers=NHWC)
+    count = lambda conv, platform: jax.export.export(input_grad(conv), platforms=(platform,))(x).mlir_module().count(
+        "stablehlo.convolution")
+    assert count(lax_conv, "cuda") == count(conv_nhwc, "cuda") == 1
+    assert count(conv_nhwc, "cpu") == (0 if channels == 1 else 4)

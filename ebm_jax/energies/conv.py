@@ -20,9 +20,16 @@ What: the same function and the same gradients, computed as
                convolutions of the UNDILATED g, one per output phase (i mod s, j mod s), each
                with the sub-kernel of the taps that reach it, interleaved; stride 1: one
                convolution with an explicitly transposed kernel; kernel grad: autodiff's own
+Where: on CPU only. The reformulations answer XLA:CPU's weaknesses; on every other platform
+(GPU, TPU) `conv_nhwc` is XLA's own convolution and autodiff, whose kernels (cuDNN on NVIDIA)
+are those platforms' standard path. `lax.platform_dependent` picks the branch when the function
+is lowered, so a CPU program holds no trace of the GPU branch and vice versa. (Not measured on
+a GPU yet: none was available to this work.)
+
 Tests compare output and both gradients with a float64 reference and with XLA's own
 convolution on many shapes (odd sizes, strides 1-3, padding 0 or more, one or several
-channels); `experiments/benchmarks/` measures the speed.
+channels), and check which branch a CPU and a CUDA lowering hold; `experiments/benchmarks/`
+measures the speed.
 """
 
 import functools
@@ -38,10 +45,20 @@ _COLUMN_BLOCKS = 4  # one-channel layers: output-column blocks (see `_one_channe
 
 def conv_nhwc(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
     """x `[B, H, W, C]`, kernel `[KH, KW, C, F]`, strides `(sh, sw)`, padding `((lo, hi), (lo, hi))`
-    -> `[B, H', W', F]`; equal to `lax.conv_general_dilated` with NHWC / HWIO."""
+    -> `[B, H', W', F]`; equal to `lax.conv_general_dilated` with NHWC / HWIO. On CPU computed
+    as described in this module's docstring; elsewhere it is `lax.conv_general_dilated`."""
+    strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
+    return lax.platform_dependent(
+        x, kernel,
+        cpu=lambda x, k: _cpu_conv(x, k, strides, padding),
+        default=lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=_NHWC),
+    )
+
+
+def _cpu_conv(x, kernel, strides, padding):
     if kernel.shape[2] == 1:
-        return _one_channel(x, kernel, tuple(strides), tuple(tuple(p) for p in padding))
-    return _conv_channels(x, kernel, tuple(strides), tuple(tuple(p) for p in padding))
+        return _one_channel(x, kernel, strides, padding)
+    return _conv_channels(x, kernel, strides, padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
