@@ -30,7 +30,8 @@ class TutorialCNN(nn.Module):
 
     `conv`: the convolution primitive of the `nn.Conv` layers; `loop_friendly_conv` (the default)
     and `lax.conv_general_dilated` compute the same function, the first with faster input
-    gradients inside sampler loops on CPU (see `ebm_jax.energies.conv`).
+    gradients inside sampler loops on CPU; on other platforms (GPU) the first lowers to the
+    second (see `ebm_jax.energies.conv`).
     """
 
     features: int = 32
