@@ -5,7 +5,7 @@ import pytest
 from jax import lax
 
 from ebm_jax.energies import TutorialCNN
-from ebm_jax.energies.conv import conv_nhwc, loop_friendly_conv
+from ebm_jax.energies.conv import conv_nhwc, loop_friendly_conv, reformulated_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -86,7 +86,8 @@ def test_cpu_lowering_holds_the_reformulation_other_platforms_xla_conv(channels)
     """`conv_nhwc` picks its branch per platform when lowered: exported for CPU, the input
     gradient of a stride-2 layer is the banded product (one channel, no convolution) or one
     convolution per output phase (4); exported for CUDA it is autodiff's single transposed
-    convolution, as with `lax.conv_general_dilated` itself."""
+    convolution, as with `lax.conv_general_dilated` itself; `reformulated_conv` forces the CPU
+    branch on any platform."""
     x, k = jnp.zeros((2, 16, 16, channels)), jnp.zeros((3, 3, channels, 8))
     padding = ((1, 1), (1, 1))
     input_grad = lambda conv: jax.jit(jax.grad(lambda x: jnp.sum(conv(x, k, (2, 2), padding))))
@@ -95,3 +96,4 @@ def test_cpu_lowering_holds_the_reformulation_other_platforms_xla_conv(channels)
         "stablehlo.convolution")
     assert count(lax_conv, "cuda") == count(conv_nhwc, "cuda") == 1
     assert count(conv_nhwc, "cpu") == (0 if channels == 1 else 4)
+    assert count(reformulated_conv, "cuda") == count(conv_nhwc, "cpu")  # forced on any platform

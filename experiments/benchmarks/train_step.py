@@ -1,11 +1,16 @@
 """Speed of the MNIST train step and of the Langevin sampler (the tutorial's settings).
 
     python experiments/benchmarks/train_step.py [--batch-size 128] [--mcmc-steps 60] [--repeats 10]
-                                                [--conv loop_friendly|lax]
+                                                [--conv loop_friendly|lax|reformulated]
 
 Prints one JSON line per measurement: compile time, then median / min wall time per call over
 `--repeats` calls (each blocked until ready), on random [-1, 1] images. Runs on whatever
 device JAX picks (CPU here; a GPU where jax[cuda] is installed).
+
+`--conv`: `loop_friendly` is the library's default (on CPU the reformulated convolutions of
+`ebm_jax.energies.conv`, elsewhere XLA's own); `lax` is plain `lax.conv_general_dilated` with
+autodiff's gradients; `reformulated` forces the CPU reformulation on any device, so that a GPU
+run can measure it against `lax` there.
 """
 
 import argparse
@@ -18,9 +23,19 @@ import numpy as np
 from jax import lax
 
 from ebm_jax.energies import TutorialCNN, per_example
-from ebm_jax.energies.conv import loop_friendly_conv
+from ebm_jax.energies.conv import loop_friendly_conv, reformulated_conv
 from ebm_jax.samplers import langevin, run_chains
 from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer
+
+
+def _reformulated_everywhere(lhs, rhs, window_strides, padding, dimension_numbers=None, **unused):
+    """`nn.Conv`-compatible: the tutorial CNN's layers are plain NHWC / HWIO with explicit padding."""
+    nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
+    assert lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == nhwc and not isinstance(padding, str)
+    return reformulated_conv(lhs, rhs, window_strides, padding)
+
+
+CONVS = dict(loop_friendly=loop_friendly_conv, lax=lax.conv_general_dilated, reformulated=_reformulated_everywhere)
 
 
 def timed(fn, args, repeats):
@@ -40,14 +55,14 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--mcmc-steps", type=int, default=60)
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--conv", choices=("loop_friendly", "lax"), default="loop_friendly",
-                   help="the CNN's convolution: ebm_jax's default or plain lax (autodiff's gradient)")
+    p.add_argument("--conv", choices=tuple(CONVS), default="loop_friendly",
+                   help="the CNN's convolution: ebm_jax's default, plain lax, or the CPU reformulation anywhere")
     args = p.parse_args()
     context = dict(jax=jax.__version__, device=str(jax.devices()[0]), machine=platform.machine(),
                    processor=platform.processor() or platform.machine(), batch_size=args.batch_size,
                    mcmc_steps=args.mcmc_steps, conv=args.conv)
 
-    model = TutorialCNN(conv=loop_friendly_conv if args.conv == "loop_friendly" else lax.conv_general_dilated)
+    model = TutorialCNN(conv=CONVS[args.conv])
     optimizer = tutorial_optimizer(steps_per_epoch=100)
     state = create_train_state(jax.random.key(0), model, optimizer, (28, 28, 1), args.batch_size)
     batch = jax.random.uniform(jax.random.key(1), (args.batch_size, 28, 28, 1), minval=-1, maxval=1)
