@@ -2,11 +2,13 @@
 
     pip install -e ".[bench]"
     python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024] [--cpu-devices N]
+                                                  [--torch-device cpu|cuda]
 
 `ebm_jax` runs with the CPU split into `--cpu-devices` XLA devices (default: the cores this
 process may use; `ebm_jax.parallel.split_cpu`) and the batch and sampler chains split over a
 Mesh of them (`make_train_step(..., mesh=...)`); with more than one device `ebm_jax_1_device`,
-the same code on one device, runs beside it. PyTorch runs eagerly with its default threads.
+the same code on one device, runs beside it. PyTorch runs eagerly with its default threads, on
+`--torch-device` (default: CUDA when PyTorch sees a GPU, so on a GPU machine both run there).
 
 Measures, for every implementation (the same CNN, sampler settings, buffer, loss, optimizer),
 alternating them (A B C A B C ...):
@@ -16,7 +18,8 @@ alternating them (A B C A B C ...):
   generate_256     256 steps from noise for 128 chains (s)
   chains_sweep     samples per second for 60 steps at each --chains
   peak_rss         max resident set size of a fresh process running 3 train steps (MiB), with
-                   the same process's imports alone reported beside it
+                   the same process's imports alone reported beside it; on a GPU also the
+                   accelerator's peak memory in that process (peak_device)
 Prints one JSON line per measurement and a markdown table at the end.
 """
 
@@ -77,14 +80,18 @@ class JaxImpl:
 class TorchImpl:
     name = "pytorch"
 
-    def __init__(self):
-        self.trainer = torch_reference.Trainer()
+    def __init__(self, device):
+        self.device = device
+        self.trainer = torch_reference.Trainer(device=device)
 
     def images(self, n):
-        return torch.rand(n, 1, 28, 28) * 2 - 1
+        return torch.rand(n, 1, 28, 28, device=self.device) * 2 - 1
 
     def run_sampler(self, x, steps):
-        return torch_reference.langevin(self.trainer.model, x, steps)
+        x = torch_reference.langevin(self.trainer.model, x, steps)
+        if self.device == "cuda":
+            torch.cuda.synchronize()  # CUDA kernels run asynchronously; time them to the end
+        return x
 
     def train(self, batch):
         return self.trainer.step(batch)
@@ -112,32 +119,42 @@ def _jax_probe(num_devices):
             "step = make_train_step(model.apply, opt, mesh=mesh)\n"
             "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
             "for _ in range(3):\n    state, m = step(state, batch)\n"
-            "jax.block_until_ready(m)\n")
+            "jax.block_until_ready(m)\n"
+            "if jax.default_backend() != 'cpu':\n"
+            "    print('device_peak_mib', jax.devices()[0].memory_stats()['peak_bytes_in_use'] / 2**20)\n")
 
 
-_MEMORY_PROBES = {
+def _torch_probe(device):
     # Each subprocess imports only its own framework, so the peak belongs to that implementation.
-    "pytorch": ("import sys, torch\n"
-                f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
-                "import torch_reference\n"
-                "trainer = torch_reference.Trainer()\n"
-                "batch = torch.rand(128, 1, 28, 28) * 2 - 1\n"
-                "for _ in range(3):\n    trainer.step(batch)\n"),
-}
+    return ("import sys, torch\n"
+            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+            "import torch_reference\n"
+            f"trainer = torch_reference.Trainer(device={device!r})\n"
+            f"batch = torch.rand(128, 1, 28, 28, device={device!r}) * 2 - 1\n"
+            "for _ in range(3):\n    trainer.step(batch)\n"
+            + (f"print('device_peak_mib', torch.cuda.max_memory_allocated() / 2**20)\n" if device == "cuda" else ""))
 
 
 def peak_memory(impl):
     """Max RSS (MiB) of a fresh process doing 3 train steps, and of the same process's imports
-    alone; the difference is the memory the work itself adds."""
-    code = _MEMORY_PROBES.get(impl.name) or _jax_probe(1 if impl.mesh is None else impl.mesh.size)
+    alone; the difference is the memory the work itself adds. On a GPU also the accelerator's
+    own peak (MiB; None on CPU): `[rss, rss_imports_only, device_peak]`."""
+    if impl.name == "pytorch":
+        code = _torch_probe(impl.device)
+    else:
+        code = _jax_probe(1 if impl.mesh is None else impl.mesh.size)
     imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
     # VmHWM: the peak RSS of this address space (ru_maxrss would carry the parent's size across exec).
     report = "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n"
-    values = []
+    values, device_peak = [], None
     for body in (code, imports + "\n"):
         out = subprocess.run([sys.executable, "-c", body + report], capture_output=True, text=True, timeout=900)
-        values.append(float(out.stdout.strip().splitlines()[-1]))
-    return values
+        lines = out.stdout.strip().splitlines()
+        if not lines:
+            raise RuntimeError(f"memory probe for {impl.name} failed:\n{out.stderr[-2000:]}")
+        values.append(float(lines[-1]))
+        device_peak = next((float(l.split()[1]) for l in lines if l.startswith("device_peak_mib")), device_peak)
+    return values + [device_peak]
 
 
 def main():
@@ -146,6 +163,8 @@ def main():
     p.add_argument("--chains", type=int, nargs="+", default=[128, 256, 512, 1024])
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="XLA devices to split the CPU into (default: the cores this process may use)")
+    p.add_argument("--torch-device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where the PyTorch reference runs (default: cuda when PyTorch sees a GPU)")
     args = p.parse_args()
     parallel.split_cpu(args.cpu_devices)  # only the CPU backend's device count; a GPU stays one device
     num_devices = len(jax.devices())
@@ -153,12 +172,12 @@ def main():
         if n % num_devices:
             p.error(f"--chains {n} is not divisible by the {num_devices} devices")
     context = dict(jax=jax.__version__, torch=torch.__version__, device=str(jax.devices()[0]),
-                   jax_devices=len(jax.devices()), torch_threads=torch.get_num_threads(),
+                   jax_devices=len(jax.devices()), torch_device=args.torch_device, torch_threads=torch.get_num_threads(),
                    machine=platform.machine(), cpus=os.cpu_count())
     impls = [JaxImpl("ebm_jax", parallel.data_mesh())]
     if len(jax.devices()) > 1:
         impls.append(JaxImpl("ebm_jax_1_device"))
-    impls.append(TorchImpl())
+    impls.append(TorchImpl(args.torch_device))
     results = {impl.name: {} for impl in impls}
 
     def record(impl, what, value, **extra):
@@ -192,8 +211,10 @@ def main():
         xs = {impl.name: impl.images(n) for impl in impls}
         alternate(f"chains_{n}_samples_per_s", lambda impl: (lambda: impl.run_sampler(xs[impl.name], 60)), lambda s, n=n: n / s)
     for impl in impls:
-        total, imports_only = peak_memory(impl)
+        total, imports_only, device_peak = peak_memory(impl)
         record(impl, "peak_rss_mib_3_train_steps", total, imports_only_mib=imports_only)
+        if device_peak is not None:
+            record(impl, "peak_device_mib_3_train_steps", device_peak)
 
     jax_names = [impl.name for impl in impls if impl.name != "pytorch"]
     print()

@@ -6,6 +6,7 @@ the replay buffer is a preallocated tensor instead of a Python list, and everyth
 function or a small class so the benchmark can time pieces.
 
 Layout: NCHW images `[B, 1, 28, 28]` in [-1, 1]. The CNN returns -E (the tutorial's "score").
+`Trainer(device=...)` puts the model, the buffer and every draw on that device ("cpu", "cuda").
 """
 
 import torch
@@ -56,21 +57,22 @@ def langevin(model, x, steps=60, step_size=10.0, noise=0.005, grad_clip=0.03, ad
 class Trainer:
     """One tutorial training step at a time: buffer sample, 60 Langevin steps, CD + L2, Adam."""
 
-    def __init__(self, batch_size=128, capacity=8192, lr=1e-4, alpha=0.1, seed=0, features=32):
+    def __init__(self, batch_size=128, capacity=8192, lr=1e-4, alpha=0.1, seed=0, features=32, device="cpu"):
         torch.manual_seed(seed)
-        self.model = TutorialCNN(features)
+        self.device = torch.device(device)
+        self.model = TutorialCNN(features).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.0, 0.999))
-        self.buffer = torch.rand(capacity, 1, 28, 28) * 2 - 1
+        self.buffer = torch.rand(capacity, 1, 28, 28, device=self.device) * 2 - 1
         self.size, self.cursor = batch_size, batch_size
         self.batch_size, self.alpha = batch_size, alpha
 
     def sample_negatives(self, steps=60):
-        n = self.batch_size
-        fresh = torch.rand(n) < 0.05  # Binomial(n, 0.05) fresh rows
-        starts = self.buffer[torch.randint(0, self.size, (n,))]
-        starts[fresh] = torch.rand(int(fresh.sum()), 1, 28, 28) * 2 - 1
+        n, device = self.batch_size, self.device
+        fresh = torch.rand(n, device=device) < 0.05  # Binomial(n, 0.05) fresh rows
+        starts = self.buffer[torch.randint(0, self.size, (n,), device=device)]
+        starts[fresh] = torch.rand(int(fresh.sum()), 1, 28, 28, device=device) * 2 - 1
         fake = langevin(self.model, starts, steps)
-        slots = (self.cursor + torch.arange(n)) % self.buffer.shape[0]
+        slots = (self.cursor + torch.arange(n, device=device)) % self.buffer.shape[0]
         self.buffer[slots] = fake
         self.cursor = int((self.cursor + n) % self.buffer.shape[0])
         self.size = min(self.size + n, self.buffer.shape[0])
