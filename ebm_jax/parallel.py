@@ -11,6 +11,7 @@ What:
   split_cpu(n)          before JAX starts, exposes the host CPU as `n` XLA devices (default: the
                         cores this process may run on); GPUs are left as they are
   data_mesh(devices)    a 1-D `Mesh` over `devices` (default: all) with the axis `DATA_AXIS`
+  check_data_mesh(mesh) raises unless `mesh` has that axis (the sharded steps call it)
   shard_chains(fn, mesh)  runs `fn(rng_key, starts) -> (positions, infos)` on each device's
                         slice of the chains (`jax.shard_map`); chains are independent, so this is
                         the same computation. `run_chains(..., axis_name=DATA_AXIS)` inside `fn`
@@ -58,12 +59,17 @@ def data_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
     return Mesh(np.array(devices), (DATA_AXIS,))
 
 
+def check_data_mesh(mesh: Mesh) -> None:
+    """Raises `ValueError` unless `mesh` has an axis named `DATA_AXIS`."""
+    if DATA_AXIS not in mesh.axis_names:
+        raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
+
+
 def shard_chains(fn: Callable, mesh: Mesh) -> Callable:
     """`fn(rng_key, starts [n, ...]) -> (positions [n, ...], infos [steps, n, ...])`, run on
     each device's `n / devices` chains; `n` must divide evenly. `fn` receives the full key and
     should pass `axis_name=DATA_AXIS` to `run_chains` so each chain draws what it would draw
     unsharded. Anything `fn` closes over (the energy's parameters) is replicated."""
-    if DATA_AXIS not in mesh.axis_names:
-        raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
+    check_data_mesh(mesh)
     chains, steps_by_chains = PartitionSpec(DATA_AXIS), PartitionSpec(None, DATA_AXIS)
     return jax.shard_map(fn, mesh=mesh, in_specs=(PartitionSpec(), chains), out_specs=(chains, steps_by_chains))

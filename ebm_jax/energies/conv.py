@@ -195,4 +195,4 @@ def loop_friendly_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs
         return lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
             feature_group_count, batch_group_count, precision, preferred_element_type)
-    return conv_nhwc(lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding))
+    return conv_nhwc(lhs, rhs, window_strides, padding)

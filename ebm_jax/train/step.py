@@ -24,12 +24,11 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ebm_jax import buffers
-from ebm_jax.parallel import DATA_AXIS
 from ebm_jax.losses import contrastive_divergence
+from ebm_jax.parallel import DATA_AXIS, check_data_mesh
 from ebm_jax.samplers import langevin
 from ebm_jax.train.objectives import ChainSampler, run_sampler
 from ebm_jax.train.state import TrainState
-
 
 
 def tutorial_optimizer(
@@ -143,8 +142,7 @@ def train_shardings(mesh: Mesh):
     axis, everything else replicated, the replay buffer included (each device holds all of it:
     drawing chain starts at random slots and writing the new samples back then need no more
     than one all-gather of the batch's samples). `state_sharding` is a TrainState prefix."""
-    if DATA_AXIS not in mesh.axis_names:
-        raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
+    check_data_mesh(mesh)
     replicated = NamedSharding(mesh, PartitionSpec())
     split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     state_sharding = TrainState(replicated, replicated, replicated, replicated, replicated)

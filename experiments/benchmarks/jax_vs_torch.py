@@ -132,7 +132,7 @@ def _torch_probe(device):
             f"trainer = torch_reference.Trainer(device={device!r})\n"
             f"batch = torch.rand(128, 1, 28, 28, device={device!r}) * 2 - 1\n"
             "for _ in range(3):\n    trainer.step(batch)\n"
-            + (f"print('device_peak_mib', torch.cuda.max_memory_allocated() / 2**20)\n" if device == "cuda" else ""))
+            + ("print('device_peak_mib', torch.cuda.max_memory_allocated() / 2**20)\n" if device == "cuda" else ""))
 
 
 def peak_memory(impl):
