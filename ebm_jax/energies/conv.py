@@ -47,7 +47,6 @@ def conv_nhwc(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
     """x `[B, H, W, C]`, kernel `[KH, KW, C, F]`, strides `(sh, sw)`, padding `((lo, hi), (lo, hi))`
     -> `[B, H', W', F]`; equal to `lax.conv_general_dilated` with NHWC / HWIO. On CPU computed
     as described in this module's docstring; elsewhere it is `lax.conv_general_dilated`."""
-    strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
     return lax.platform_dependent(
         x, kernel,
         cpu=lambda x, k: reformulated_conv(x, k, strides, padding),

@@ -7,8 +7,8 @@ trace's per-op events and prints milliseconds per Langevin step for each fusion 
 op name without its numeric suffix), largest first. On CPU, `ynn_fusion` ops are the matrix
 products (XNNPACK / YNNPACK kernels); the RNG shows as `broadcast_add` fusions and `while`
 loops (threefry) and `log-plus-one` / `negate_sqrt` fusions (erf-inverse); Swish as `tanh` /
-`multiply` fusions. (With the earlier 25-tap first layer, `pad_slice_fusion`s were the patches.) Summed op times can exceed the
-wall time: ops of the two threads overlap.
+`multiply` fusions. (With the earlier 25-tap first layer, `pad_slice_fusion`s were the patches.)
+Summed op times can exceed the wall time: ops of the two threads overlap.
 """
 
 import argparse
