@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,3 +102,32 @@ def test_cpu_lowering_holds_the_reformulation_other_platforms_xla_conv(channels)
     assert count(lax_conv, "cuda") == count(conv_nhwc, "cuda") == 1
     assert count(conv_nhwc, "cpu") == (0 if channels == 1 else 4)
     assert count(reformulated_conv, "cuda") == count(conv_nhwc, "cpu")  # forced on any platform
+
+
+_SHARDED_GRADIENTS = """
+import json
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import PartitionSpec as P
+from ebm_jax import parallel
+from ebm_jax.energies.conv import reformulated_conv
+mesh = parallel.data_mesh()
+x = jax.random.normal(jax.random.key(0), (8, 28, 28, 1))
+k = jax.random.normal(jax.random.key(1), (5, 5, 1, 16))
+loss = lambda k, x: jnp.sum(jnp.sin(reformulated_conv(x, k, (2, 2), ((4, 4), (4, 4)))))
+ref = jax.grad(loss, argnums=(0, 1))(k, x)
+per_device = lambda k, x: jax.grad(lambda k, x: jax.lax.psum(loss(k, x), "data"), argnums=(0, 1))(k, x)
+out = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P("data"))))(k, x)
+print(json.dumps([float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(out, ref)]))
+"""
+
+
+def test_banded_kernel_gradient_under_shard_map_sums_over_devices():
+    """The one-channel layer's product has its own VJP rule; under shard_map, with the kernel the
+    same on every device and the images split, its kernel gradient must be the sum over devices
+    (as autodiff's rules give): compare with the unsharded gradients, on 2 CPU devices."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    out = subprocess.run([sys.executable, "-c", _SHARDED_GRADIENTS], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    kernel_error, input_error = json.loads(out.stdout.strip().splitlines()[-1])
+    assert kernel_error < 1e-5 and input_error < 1e-6

@@ -20,6 +20,15 @@ clips each gradient coordinate to [-grad_clip, grad_clip] when `grad_clip` is gi
 The kernel evaluates one energy gradient per step and caches nothing: the state is just the
 position. The energy at the point where the gradient was taken is reported in `LangevinInfo`
 (for "grad_first" that is E(x) before the move; for "noise_first", E at the noised point).
+
+Noise draws: z is `jax.random.normal(key, shape)` from the step's key, always in threefry's
+original bit layout (`jax.threefry_partitionable(False)`, one hash per two 32-bit words),
+whatever the process-wide `jax_threefry_partitionable` says. The partitionable layout (one hash
+per word) exists so that ONE draw can be split over devices; here every chain draws from its own
+key (chains are a `vmap` axis, split over devices by `shard_map` or GSPMD along that axis), so it
+would buy nothing, and it costs: on a 2-core CPU the tutorial's Langevin step was 4-5 % faster
+in the original layout (`experiments/benchmarks/README.md`). The draws are just as Gaussian;
+they are another stream than a plain `jax.random.normal(key, shape)` under the default setting.
 """
 
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -125,10 +134,11 @@ def check_params(step_size, noise_scale=None, grad_clip=None, bounds=None) -> No
 def _add_noise(rng_key, x, scale):
     leaves, treedef = jax.tree.flatten(x)
     keys = jax.random.split(rng_key, len(leaves))
-    noisy = [
-        leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype)
-        for key, leaf in zip(keys, leaves)
-    ]
+    with jax.threefry_partitionable(False):  # see the module docstring, "Noise draws"
+        noisy = [
+            leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype)
+            for key, leaf in zip(keys, leaves)
+        ]
     return jax.tree.unflatten(treedef, noisy)
 
 
