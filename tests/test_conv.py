@@ -4,13 +4,15 @@ import subprocess
 import sys
 
 import jax
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
 
 from ebm_jax.energies import TutorialCNN
-from ebm_jax.energies.conv import conv_nhwc, loop_friendly_conv, reformulated_conv
+from ebm_jax.energies.cnn import ConvAct
+from ebm_jax.energies.conv import conv_bias_act, conv_nhwc, loop_friendly_conv, reformulated_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -131,3 +133,35 @@ def test_banded_kernel_gradient_under_shard_map_sums_over_devices():
     assert out.returncode == 0, out.stderr[-2000:]
     kernel_error, input_error = json.loads(out.stdout.strip().splitlines()[-1])
     assert kernel_error < 1e-5 and input_error < 1e-6
+
+
+@pytest.mark.parametrize("channels, conv", [(1, loop_friendly_conv), (3, loop_friendly_conv), (1, lax.conv_general_dilated)])
+def test_conv_act_is_nn_conv_then_activation(channels, conv):
+    """`ConvAct` has nn.Conv's parameters (same initial values) and computes activation(conv + bias):
+    output, input gradient and parameter gradients against `nn.Conv` followed by the activation,
+    with a non-zero bias (on CPU a one-channel layer adds it inside its banded product)."""
+    x = jax.random.normal(jax.random.key(0), (3, 13, 11, channels))
+    layer = ConvAct(6, 5, strides=2, padding=3, activation=jnp.tanh, conv=conv)
+    reference = nn.Conv(6, (5, 5), strides=2, padding=3)
+    params = layer.init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, reference.init(jax.random.key(1), x))
+    same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), params, reference.init(jax.random.key(1), x))
+    assert all(jax.tree.leaves(same))
+    params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(jax.random.key(2), p.shape), params)
+    ours = lambda p, x: layer.apply(p, x)
+    theirs = lambda p, x: jnp.tanh(reference.apply(p, x))
+    np.testing.assert_allclose(ours(params, x), theirs(params, x), rtol=1e-5, atol=1e-6)
+    loss = lambda f: lambda p, x: jnp.sum(jnp.sin(3.0 * f(p, x)))
+    g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
+    g_theirs = jax.grad(loss(theirs), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_conv_bias_act_lowers_to_the_banded_product_on_cpu_only():
+    """One channel: exported for CPU, `conv_bias_act` and its input gradient hold no convolution
+    (the banded product); exported for CUDA, XLA's convolution, forward and input gradient."""
+    x, k, b = jnp.zeros((2, 28, 28, 1)), jnp.zeros((5, 5, 1, 16)), jnp.zeros((16,))
+    fn = jax.jit(jax.grad(lambda x: jnp.sum(conv_bias_act(x, k, b, (2, 2), ((4, 4), (4, 4)), jnp.tanh))))
+    count = lambda platform: jax.export.export(fn, platforms=(platform,))(x).mlir_module().count("stablehlo.convolution")
+    assert count("cpu") == 0 and count("cuda") == 2

@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from ebm_jax.energies.activations import swish
-from ebm_jax.energies.conv import loop_friendly_conv
+from ebm_jax.energies.conv import conv_bias_act, loop_friendly_conv
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 class TutorialCNN(nn.Module):
@@ -27,6 +29,8 @@ class TutorialCNN(nn.Module):
       flatten -> Dense 2c -> Dense 1
     The tutorial outputs -E; this module outputs E = -(that output). Swish is
     `ebm_jax.energies.activations.swish`, the same function as `flax.linen.swish`, faster on CPU.
+    Each conv layer and its Swish is one `ConvAct` named `Conv_i`, whose parameters are those of
+    `nn.Conv` (same names, shapes and initialisers).
 
     `conv`: the convolution primitive of the `nn.Conv` layers; `loop_friendly_conv` (the default)
     and `lax.conv_general_dilated` compute the same function, the first with faster input
@@ -41,10 +45,8 @@ class TutorialCNN(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
         c = self.features
-        x = swish(_conv(c // 2, 5, 4, self.conv)(x))
-        x = swish(_conv(c, 3, 1, self.conv)(x))
-        x = swish(_conv(2 * c, 3, 1, self.conv)(x))
-        x = swish(_conv(2 * c, 3, 1, self.conv)(x))
+        for i, (features, size, padding) in enumerate(((c // 2, 5, 4), (c, 3, 1), (2 * c, 3, 1), (2 * c, 3, 1))):
+            x = ConvAct(features, size, 2, padding, swish, self.conv, name=f"Conv_{i}")(x)
         x = x.reshape(x.shape[0], -1)
         x = swish(nn.Dense(2 * c)(x))
         score = nn.Dense(1)(x)[:, 0]
@@ -72,6 +74,36 @@ class CourseCNN(nn.Module):
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(256)(x))
         return nn.Dense(1)(x)[:, 0]
+
+
+class ConvAct(nn.Module):
+    """`activation(conv(x, kernel) + bias)`: a square `nn.Conv` and an elementwise activation in
+    one layer, NHWC `[B, H, W, C]` -> `[B, H', W', features]`.
+
+    Its parameters are `nn.Conv`'s: `kernel [size, size, C, features]` (LeCun normal) and `bias
+    [features]` (zeros). One layer rather than two, so that with `conv = loop_friendly_conv` the
+    CPU path can fold the bias and the activation into a one-channel layer's banded product
+    (`ebm_jax.energies.conv.conv_bias_act`); any other `conv` (a `lax.conv_general_dilated`
+    drop-in) is called as `nn.Conv` would call it, then the bias and activation are applied.
+    """
+
+    features: int
+    size: int
+    strides: int = 1
+    padding: int = 0
+    activation: Callable[[jax.Array], jax.Array] = swish
+    conv: Callable = loop_friendly_conv
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (self.size, self.size, x.shape[-1], self.features)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
+        strides, padding = (self.strides,) * 2, ((self.padding,) * 2,) * 2
+        if self.conv is loop_friendly_conv:
+            return conv_bias_act(x, kernel, bias, strides, padding, self.activation)
+        return self.activation(self.conv(x, kernel, strides, padding, dimension_numbers=_NHWC) + bias)
 
 
 def per_example(apply_fn: Callable, params) -> Callable[[jax.Array], jax.Array]:

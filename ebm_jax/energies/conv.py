@@ -22,6 +22,9 @@ What: the same function and the same gradients, computed as
                convolutions of the UNDILATED g, one per output phase (i mod s, j mod s), each
                with the sub-kernel of the taps that reach it, interleaved; stride 1: one
                convolution with an explicitly transposed kernel; kernel grad: autodiff's own
+With the bias and an activation (`conv_bias_act`, used by `TutorialCNN`'s `ConvAct` layers), a
+one-channel layer also folds the bias into its banded product and runs the activation on the
+product's rows, whose minor dimension is jb * F (64) rather than NHWC's F (16).
 Where: on CPU only. The reformulations answer XLA:CPU's weaknesses; on every other platform
 (GPU, TPU) `conv_nhwc` is XLA's own convolution and autodiff, whose kernels (cuDNN on NVIDIA)
 are those platforms' standard path. `lax.platform_dependent` picks the branch when the function
@@ -35,6 +38,7 @@ measures the speed.
 """
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -65,6 +69,26 @@ def reformulated_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.
     return _conv_channels(x, kernel, strides, padding)
 
 
+def conv_bias_act(x: jax.Array, kernel: jax.Array, bias: jax.Array, strides, padding,
+                  activation: Callable[[jax.Array], jax.Array]) -> jax.Array:
+    """`activation(conv_nhwc(x, kernel, strides, padding) + bias)`, `activation` elementwise.
+
+    On CPU, a one-channel layer adds its bias inside the banded product and applies the
+    activation to the product's rows before they become NHWC (`_one_channel`): XLA:CPU's
+    elementwise loops are 2-4x slower when the minor dimension is as short as 16 channels
+    (`experiments/benchmarks/xla_cpu_shapes.py`). Elsewhere it is what it says.
+    """
+    plain = lambda x, k, b: activation(conv_nhwc(x, k, strides, padding) + b)
+    if kernel.shape[2] != 1:
+        return plain(x, kernel, bias)
+    strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
+    return lax.platform_dependent(
+        x, kernel, bias,
+        cpu=lambda x, k, b: _one_channel(x, k, strides, padding, b, activation),
+        default=plain,
+    )
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_channels(x, kernel, strides, padding):
     return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
@@ -91,8 +115,8 @@ def _out_size(n, k, s, lo, hi):
     return (n + lo + hi - k) // s + 1
 
 
-def _one_channel(x, kernel, strides, padding, column_blocks: int = _COLUMN_BLOCKS):
-    """One input channel as ONE matrix product, differentiated by plain autodiff.
+def _one_channel(x, kernel, strides, padding, bias=None, activation=None, column_blocks: int = _COLUMN_BLOCKS):
+    """One input channel as ONE matrix product, `activation(conv + bias)` when those are given.
 
     Rows: `KH` strided row slices give R[b, i, u, w] = xpad[b, sh * i + u, w]. Columns: the
     output columns are cut into `column_blocks` blocks of `jb`; block k reads the `wb = sw (jb - 1)
@@ -100,6 +124,10 @@ def _one_channel(x, kernel, strides, padding, column_blocks: int = _COLUMN_BLOCK
     kernel[u, w - sw j, 0, f] (0 outside the band) maps them to the block's `jb` output columns.
     So y = [B, H', blocks, KH wb] @ [KH wb, jb F]: (wb / KW) times the multiply-adds of the
     convolution (2.2x for the tutorial's first layer), but no per-tap slices.
+
+    With `bias`, the windows get a column of ones and T a row of the bias tiled `jb` times, so
+    the product adds it; the elementwise `activation` then runs on the product's `[..., jb F]`
+    rows, before they are cut to NHWC `[B, H', W', F]`.
     """
     (kh, kw, _, f), (sh, sw) = kernel.shape, strides
     b, h, w = x.shape[:3]
@@ -113,7 +141,14 @@ def _one_channel(x, kernel, strides, padding, column_blocks: int = _COLUMN_BLOCK
     xp = lax.pad(x[..., 0], jnp.zeros((), x.dtype), ((0, 0, 0), (top, bottom, 0), (left, width - left - w, 0)))
     rows = jnp.stack([xp[:, u: u + sh * (mh - 1) + 1: sh, :] for u in range(kh)], axis=2)  # [B, H', KH, width]
     windows = jnp.stack([rows[..., sw * jb * k: sw * jb * k + wb] for k in range(blocks)], axis=2)
-    y = _banded_product(windows.reshape(b, mh, blocks, kh * wb), _toeplitz(kernel[:, :, 0, :], sw, jb, wb))
+    windows = windows.reshape(b, mh, blocks, kh * wb)
+    band = _toeplitz(kernel[:, :, 0, :], sw, jb, wb)
+    if bias is not None:
+        windows = jnp.concatenate([windows, jnp.ones((b, mh, blocks, 1), windows.dtype)], axis=-1)
+        band = jnp.concatenate([band, jnp.tile(bias, jb)[None].astype(band.dtype)], axis=0)
+    y = _banded_product(windows, band)
+    if activation is not None:
+        y = activation(y)
     return y.reshape(b, mh, blocks * jb, f)[:, :, :mw]
 
 
