@@ -3,15 +3,14 @@ import os
 import subprocess
 import sys
 
-import jax
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
 
-from ebm_jax.energies import TutorialCNN
-from ebm_jax.energies.cnn import ConvAct
+from ebm_jax.energies import ConvAct, TutorialCNN
 from ebm_jax.energies.conv import conv_bias_act, conv_nhwc, loop_friendly_conv, reformulated_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")

@@ -6,6 +6,7 @@ The UvA tutorial's network returns -E (a "score"); our modules return E, so the 
 score is `-model.apply(params, x)`.
 
     TutorialCNN, CourseCNN   the tutorial's MNIST CNN                         [B, 28, 28, 1] -> [B]
+    ConvAct                  conv + bias + elementwise activation as one layer (nn.Conv's params)
     ResNetEnergy             GroupNorm + Swish + spectral norm (state in `batch_stats`)
     MLPEnergy                low-dimensional data, optionally E(x, sigma)      [B, d] -> [B]
     analytic                 closed-form energies of ONE example, for tests
@@ -15,8 +16,8 @@ Modules take a batch and return `[B]`. Samplers want a function of ONE example;
 """
 
 from ebm_jax.energies import analytic
-from ebm_jax.energies.cnn import CourseCNN, TutorialCNN, per_example
+from ebm_jax.energies.cnn import ConvAct, CourseCNN, TutorialCNN, per_example
 from ebm_jax.energies.mlp import MLPEnergy
 from ebm_jax.energies.resnet import ResNetEnergy, spectral_update
 
-__all__ = ["CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "per_example", "spectral_update"]
+__all__ = ["ConvAct", "CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "per_example", "spectral_update"]

@@ -13,9 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ebm_jax.energies.activations import swish
-from ebm_jax.energies.conv import conv_bias_act, loop_friendly_conv
-
-_NHWC = ("NHWC", "HWIO", "NHWC")
+from ebm_jax.energies.conv import _NHWC, conv_bias_act, loop_friendly_conv
 
 
 class TutorialCNN(nn.Module):
@@ -32,7 +30,7 @@ class TutorialCNN(nn.Module):
     Each conv layer and its Swish is one `ConvAct` named `Conv_i`, whose parameters are those of
     `nn.Conv` (same names, shapes and initialisers).
 
-    `conv`: the convolution primitive of the `nn.Conv` layers; `loop_friendly_conv` (the default)
+    `conv`: the convolution primitive of the `ConvAct` layers; `loop_friendly_conv` (the default)
     and `lax.conv_general_dilated` compute the same function, the first with faster input
     gradients inside sampler loops on CPU; on other platforms (GPU) the first lowers to the
     second (see `ebm_jax.energies.conv`).
