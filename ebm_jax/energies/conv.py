@@ -13,8 +13,8 @@ What: the same function and the same gradients, computed as
   one input channel   ONE matrix product: KH strided row slices, cut into a few column
                windows, times a banded (Toeplitz) matrix built from the kernel (`_one_channel`);
                both gradients are autodiff's products, the input gradient's with its output
-               width (K = 55 for the tutorial) padded to 64 (`_banded_product`). An earlier
-               version built KH * KW patches
+               width (K = 55 for the tutorial, 56 with the bias) padded to 64
+               (`_banded_product`). An earlier version built KH * KW patches
                (25 strided slices for the tutorial's first layer); on one core at 64 images
                those slices and their concatenation took 3.2 of 9.3 ms of profiled op time
                per Langevin step; the banded product does 2.2x the multiply-adds and removed it.
