@@ -20,8 +20,13 @@ What: the same function and the same gradients, computed as
                per Langevin step; the banded product does 2.2x the multiply-adds and removed it.
   several channels     forward: lax convolution; input grad: stride s > 1: s^2 stride-1
                convolutions of the UNDILATED g, one per output phase (i mod s, j mod s), each
-               with the sub-kernel of the taps that reach it, interleaved; stride 1: one
-               convolution with an explicitly transposed kernel; kernel grad: autodiff's own
+               with the sub-kernel of the taps that reach it, interleaved; when s * C <= 32
+               (the tutorial's second layer, C = 16) the column phases of a row phase are one
+               convolution with s * C outputs, whose output is already column-interleaved
+               (4/3 the multiply-adds at k = 3, s = 2, but the per-phase products had only 16
+               outputs and the 4-way interleave, fused with the first layer's Swish gradient,
+               was the step's costliest elementwise op); stride 1: one convolution with an
+               explicitly transposed kernel; kernel grad: autodiff's own.
 With the bias and an activation (`conv_bias_act`, used by `TutorialCNN`'s `ConvAct` layers), a
 one-channel layer also folds the bias into its banded product and runs the activation on the
 product's rows, whose minor dimension is jb * F (64) rather than NHWC's F (16).
@@ -48,6 +53,7 @@ from jax import lax
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _COLUMN_BLOCKS = 4  # one-channel layers: output-column blocks (see `_one_channel`)
 _GRAD_WIDTH = 16  # the banded product's input gradient: output width padded to a multiple of this
+_MERGED_PHASE_CHANNELS = 32  # strided input gradients: one conv per row phase when sw * C <= this
 
 
 def conv_nhwc(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
@@ -199,43 +205,69 @@ def _toeplitz(kernel, stride, jb, wb):
     return jnp.where(band[..., None], taps, 0).reshape(kh * wb, jb * f)
 
 
-def _interleave(phases, strides, x_shape, offsets):
-    """phases[a][b] `[B, L, M, C]` hold rows a, a + s, ... of a padded canvas; returns the canvas
-    cropped to rows / columns [offset, offset + size) of x."""
-    rows = [jnp.stack(row, axis=3) for row in phases]  # [B, L, M, sw, C]
-    canvas = jnp.stack(rows, axis=2)  # [B, L, sh, M, sw, C]
-    b, l, sh, m, sw, c = canvas.shape
-    canvas = canvas.reshape(b, l * sh, m * sw, c)
-    return canvas[:, offsets[0]: offsets[0] + x_shape[1], offsets[1]: offsets[1] + x_shape[2]]
+def _phase_taps(phase, stride, lo, size):
+    """Along one axis of a stride-`stride` convolution with `lo` padding and `size` taps, the
+    input positions i = stride * p + phase receive the taps u = u0 + stride * t, t < `taps`,
+    from output positions p + q - t. Returns `(u0, q, taps)`."""
+    u0 = (phase + lo) % stride
+    return u0, (phase + lo - u0) // stride, len(range(u0, size, stride))
 
 
 def _input_grad_phases(g, kernel, strides, padding, x_shape):
-    """Input gradient of a strided convolution: for output phase (a, b), the positions
-    i = s * m + a receive taps u = u0, u0 + s, ... with u0 = (a + lo) mod s, from g rows
-    m + q - t (q = (a + lo - u0) / s): a stride-1 correlation of g with that flipped sub-kernel."""
+    """Input gradient of a strided convolution from the UNDILATED g: for output phase (a, b)
+    (input rows i = sh * p + a, columns j = sw * r + b) a stride-1 correlation of g with the
+    flipped sub-kernel of the taps that reach it (`_phase_taps`), the phases then interleaved.
+
+    When `sw * C <= _MERGED_PHASE_CHANNELS`, the column phases of one row phase are ONE
+    convolution with `sw * C` output channels ordered (b, c): its output `[B, L, M, sw * C]` is
+    already `[B, L, M * sw, C]`, so only the rows are left to interleave. The column sub-kernels
+    are zero-padded to a common window (4/3 the multiply-adds for 3 taps at stride 2)."""
+    (kh, kw, c, f), (sh, sw) = kernel.shape, strides
     lengths = [-(-x_shape[1 + d] // strides[d]) for d in range(2)]
-    phases = []
-    for a in range(strides[0]):
-        row = []
-        for b in range(strides[1]):
-            sub, pads = kernel, []
-            for d, r in enumerate((a, b)):
-                s, lo = strides[d], padding[d][0]
-                u0 = (r + lo) % s
-                q = (r + lo - u0) // s
-                taps = len(range(u0, kernel.shape[d], s))
-                sub = lax.slice_in_dim(sub, u0, kernel.shape[d], s, axis=d) if taps else None
-                pad_lo = taps - 1 - q
-                pads.append((pad_lo, lengths[d] - g.shape[1 + d] - pad_lo + taps - 1))
-                if sub is None:
-                    break
-            if sub is None:  # no tap reaches this phase (kernel smaller than the stride)
-                row.append(jnp.zeros((g.shape[0], *lengths, kernel.shape[2]), g.dtype))
+    columns = [_phase_taps(b, sw, padding[1][0], kw) for b in range(sw)]
+    merged = sw * c <= _MERGED_PHASE_CHANNELS
+    rows = []
+    for a in range(sh):
+        u0, q, taps = _phase_taps(a, sh, padding[0][0], kh)
+        if not taps:  # no tap reaches this row phase (kernel smaller than the stride)
+            rows.append(jnp.zeros((g.shape[0], lengths[0], lengths[1] * sw, c), g.dtype))
+            continue
+        # [taps, KW, F, C]: the row taps in correlation order, features swapped
+        sub = jnp.flip(lax.slice_in_dim(kernel, u0, kh, sh, axis=0), 0).transpose(0, 1, 3, 2)
+        row_pads = (taps - 1 - q, lengths[0] - g.shape[1] + q)
+        if merged:
+            rows.append(_merged_columns(g, sub, columns, sw, row_pads, lengths[1]).reshape(
+                g.shape[0], lengths[0], lengths[1] * sw, c))
+            continue
+        phases = []
+        for v0, r, width in columns:
+            if not width:
+                phases.append(jnp.zeros((g.shape[0], *lengths, c), g.dtype))
                 continue
-            flipped = jnp.flip(sub, (0, 1)).transpose(0, 1, 3, 2)  # [th, tw, F, C]
-            row.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
-        phases.append(row)
-    return _interleave(phases, strides, x_shape, (0, 0))
+            flipped = jnp.flip(lax.slice_in_dim(sub, v0, kw, sw, axis=1), 1)
+            pads = (row_pads, (width - 1 - r, lengths[1] - g.shape[2] + r))
+            phases.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
+        rows.append(jnp.stack(phases, axis=3).reshape(g.shape[0], lengths[0], lengths[1] * sw, c))
+    canvas = jnp.stack(rows, axis=2)  # [B, L, sh, M * sw, C]
+    canvas = canvas.reshape(g.shape[0], lengths[0] * sh, lengths[1] * sw, c)
+    return canvas[:, : x_shape[1], : x_shape[2]]
+
+
+def _merged_columns(g, sub, columns, sw, row_pads, length):
+    """One row phase's column phases as one correlation: phase b's output at column r is
+    sum_t g[r + q_b - t] sub[:, v0_b + sw t], i.e. sum over offsets d = q_b - t in a window
+    [d_lo, d_hi] shared by all phases, zero where phase b has no tap. -> `[B, L, length, sw * C]`."""
+    d_lo = min(r - width + 1 for _, r, width in columns if width)
+    d_hi = max(r for _, r, width in columns if width)
+    zero = jnp.zeros_like(sub[:, 0])
+    window = []
+    for v0, r, width in columns:  # [taps, d_hi - d_lo + 1, F, C] per phase
+        taps = [sub[:, v0 + sw * (r - d)] if 0 <= r - d < width else zero for d in range(d_lo, d_hi + 1)]
+        window.append(jnp.stack(taps, axis=1))
+    k = jnp.stack(window, axis=3)  # [taps, T, F, sw, C]
+    k = k.reshape(*k.shape[:3], -1)
+    pads = (row_pads, (-d_lo, length - g.shape[2] + d_hi))
+    return lax.conv_general_dilated(g, k, (1, 1), pads, dimension_numbers=_NHWC)
 
 
 def _input_grad_stride1(g, kernel, padding, x_shape):
