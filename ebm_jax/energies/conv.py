@@ -222,7 +222,7 @@ def _input_grad_phases(g, kernel, strides, padding, x_shape):
     convolution with `sw * C` output channels ordered (b, c): its output `[B, L, M, sw * C]` is
     already `[B, L, M * sw, C]`, so only the rows are left to interleave. The column sub-kernels
     are zero-padded to a common window (4/3 the multiply-adds for 3 taps at stride 2)."""
-    (kh, kw, c, f), (sh, sw) = kernel.shape, strides
+    (kh, kw, c, _), (sh, sw) = kernel.shape, strides
     lengths = [-(-x_shape[1 + d] // strides[d]) for d in range(2)]
     columns = [_phase_taps(b, sw, padding[1][0], kw) for b in range(sw)]
     merged = sw * c <= _MERGED_PHASE_CHANNELS
@@ -236,18 +236,18 @@ def _input_grad_phases(g, kernel, strides, padding, x_shape):
         sub = jnp.flip(lax.slice_in_dim(kernel, u0, kh, sh, axis=0), 0).transpose(0, 1, 3, 2)
         row_pads = (taps - 1 - q, lengths[0] - g.shape[1] + q)
         if merged:
-            rows.append(_merged_columns(g, sub, columns, sw, row_pads, lengths[1]).reshape(
-                g.shape[0], lengths[0], lengths[1] * sw, c))
-            continue
-        phases = []
-        for v0, r, width in columns:
-            if not width:
-                phases.append(jnp.zeros((g.shape[0], *lengths, c), g.dtype))
-                continue
-            flipped = jnp.flip(lax.slice_in_dim(sub, v0, kw, sw, axis=1), 1)
-            pads = (row_pads, (width - 1 - r, lengths[1] - g.shape[2] + r))
-            phases.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
-        rows.append(jnp.stack(phases, axis=3).reshape(g.shape[0], lengths[0], lengths[1] * sw, c))
+            row = _merged_columns(g, sub, columns, sw, row_pads, lengths[1])  # [B, L, M, sw * C]
+        else:
+            phases = []
+            for v0, r, width in columns:
+                if not width:
+                    phases.append(jnp.zeros((g.shape[0], *lengths, c), g.dtype))
+                    continue
+                flipped = jnp.flip(lax.slice_in_dim(sub, v0, kw, sw, axis=1), 1)
+                pads = (row_pads, (width - 1 - r, lengths[1] - g.shape[2] + r))
+                phases.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
+            row = jnp.stack(phases, axis=3)  # [B, L, M, sw, C]
+        rows.append(row.reshape(g.shape[0], lengths[0], lengths[1] * sw, c))
     canvas = jnp.stack(rows, axis=2)  # [B, L, sh, M * sw, C]
     canvas = canvas.reshape(g.shape[0], lengths[0] * sh, lengths[1] * sw, c)
     return canvas[:, : x_shape[1], : x_shape[2]]
