@@ -44,6 +44,8 @@ def main():
     energy_fn = lambda x: model.apply(params, x)
     starts = jax.random.uniform(jax.random.key(7), (32, 28, 28, 1), minval=-1, maxval=1)
     samplers = {"langevin": ChainSampler(langevin.init, langevin.build_kernel("noise_first"), langevin.tutorial_params(), 4),
+                "langevin_ahead": ChainSampler(langevin.init, langevin.build_move("noise_first"),
+                                               langevin.tutorial_params(), 4, langevin.draw),
                 "mala": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4)}
     sampler = {}
     for name, chain_sampler in samplers.items():
@@ -52,6 +54,9 @@ def main():
         sampler[name] = {"positions_max_abs_diff": diff(one[0], split[0]),
                          "moved": diff(one[0], starts),
                          "positions_sharded": not split[0].sharding.is_fully_replicated}
+    sampler["langevin_ahead"]["vs_key_max_abs_diff"] = diff(
+        jax.jit(lambda key, x: run_sampler(key, samplers["langevin"], energy_fn, x))(jax.random.key(3), starts)[0],
+        jax.jit(lambda key, x: run_sampler(key, samplers["langevin_ahead"], energy_fn, x, mesh))(jax.random.key(3), starts)[0])
     sampler["mala"].update(
         info_shape=list(split[1].acceptance_rate.shape),
         accept_decisions_equal=bool(np.array_equal(one[1].is_accepted, split[1].is_accepted)),

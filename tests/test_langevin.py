@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax.samplers import langevin, run_chain, run_chains
+from ebm_jax.samplers import langevin, loop, run_chain, run_chains
 
 # Per coordinate at the tutorial's start below: gradient pushes up past the bound (clamped
 # gradient, clamped position); clamped gradient inside; small gradient reaching the bound;
@@ -114,6 +114,37 @@ def test_run_chain_thinning_matches_manual_loop():
         if (i + 1) % 4 == 0:
             np.testing.assert_allclose(trace.position[(i + 1) // 4 - 1], state.position, **tol)
     np.testing.assert_allclose(final.position, state.position, **tol)
+
+
+@pytest.mark.parametrize("thin", [None, 4, 6])
+def test_draws_made_ahead_match_the_kernel(thin, monkeypatch):
+    """`run_chains(..., draw=langevin.draw)` with `build_move` is the kernel's chain: the same
+    draws from the same keys, made a block ahead. Blocks of 2 (a byte limit of two steps'
+    draws) and of whole intervals; both orders; final state, trace and infos."""
+    xs = jax.random.uniform(jax.random.key(0), (5, 4), minval=-1, maxval=1)
+    params = langevin.tutorial_params()
+    for order in langevin.ORDERS:
+        kernel, move = langevin.build_kernel(order), langevin.build_move(order)
+        by_key = run_chains(jax.random.key(3), lambda k, s: kernel(k, s, quadratic_energy, **params),
+                            langevin.init(xs), 12, thin)
+        for block_bytes in (2 * xs.size * 4, 2**30):
+            monkeypatch.setattr(loop, "_DRAW_BLOCK_BYTES", block_bytes)
+            ahead = run_chains(jax.random.key(3), lambda z, s: move(z, s, quadratic_energy, **params),
+                               langevin.init(xs), 12, thin, draw=langevin.draw)
+            assert jax.tree.structure(ahead) == jax.tree.structure(by_key)
+            for a, b in zip(jax.tree.leaves(ahead), jax.tree.leaves(by_key)):
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        assert np.abs(np.asarray(by_key[0].position) - np.asarray(xs)).max() > 1e-3  # it moved
+
+
+def test_draw_block_sizes():
+    """The block is the largest divisor of the interval within the step and byte limits."""
+    state = langevin.init(jnp.zeros((64, 784)))  # 200704 bytes of draws per step
+    assert loop._draw_block(langevin.draw, state, 60) == 15
+    assert loop._draw_block(langevin.draw, state, 7) == 7
+    assert loop._draw_block(langevin.draw, state, 17) == 1
+    big = langevin.init(jnp.zeros((1024, 784)))  # 3.2 MB per step: 5 within 16 MiB
+    assert loop._draw_block(langevin.draw, big, 60) == 5
 
 
 def test_pytree_position():

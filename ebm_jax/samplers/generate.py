@@ -19,8 +19,12 @@ def generate_from_noise(
     num_steps: int,
     thin: Optional[int] = None,
     bounds: Tuple[float, float] = (-1.0, 1.0),
+    sampler_draw: Optional[Callable] = None,
 ):
     """Runs `num_chains` chains for `num_steps` steps from Uniform(bounds) noise.
+
+    `sampler_draw`: optional `draw(rng_key, state)`; then `sampler_kernel` is its move, taking
+    the draws in place of the key (`run_chains(..., draw=...)`).
 
     Returns `(samples [num_chains, *example_shape], trace)`, where `trace` is
     `[num_steps // thin, num_chains, *example_shape]` (None when `thin` is None).
@@ -29,8 +33,8 @@ def generate_from_noise(
     starts = jax.random.uniform(key_init, (num_chains, *example_shape), minval=bounds[0], maxval=bounds[1])
     states = jax.vmap(lambda x: sampler_init(x, energy_fn))(starts)
 
-    def step(key, state):
-        return sampler_kernel(key, state, energy_fn, **sampler_params)
+    def step(first, state):
+        return sampler_kernel(first, state, energy_fn, **sampler_params)
 
-    final, trace, _ = run_chains(key_run, step, states, num_steps, thin)
+    final, trace, _ = run_chains(key_run, step, states, num_steps, thin, draw=sampler_draw)
     return final.position, (None if trace is None else trace.position)

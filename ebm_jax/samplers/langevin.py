@@ -18,7 +18,10 @@ One kernel, two orderings of the same two moves, a gradient move and a noise mov
 clips each gradient coordinate to [-grad_clip, grad_clip] when `grad_clip` is given.
 
 The kernel evaluates one energy gradient per step and caches nothing: the state is just the
-position. The energy at the point where the gradient was taken is reported in `LangevinInfo`
+position. It is `build_move(order)` applied to `draw(rng_key, state)`: the draw z depends on
+the key and the shapes only, so `run_chains(..., draw=draw)` can make a block of steps' draws
+ahead of the moves (same numbers; faster on XLA:CPU, see `loop.py`), with `build_move`'s
+`move(z, state, ...)` as the step. The energy at the point where the gradient was taken is reported in `LangevinInfo`
 (for "grad_first" that is E(x) before the move; for "noise_first", E at the noised point).
 
 Noise draws: z is `jax.random.normal(key, shape)` from the step's key, always in threefry's
@@ -62,18 +65,42 @@ def init(position: ArrayTree, energy_fn: Optional[EnergyFn] = None) -> LangevinS
 
 def build_kernel(order: str = "grad_first") -> Callable:
     """Returns `kernel(rng_key, state, energy_fn, step_size, noise_scale=None, grad_clip=None,
-    bounds=None) -> (state, info)`.
+    bounds=None) -> (state, info)`, i.e. `build_move(order)` applied to `draw(rng_key, state)`.
 
     step_size: multiplies the (clipped) gradient; must be > 0.
     noise_scale: standard deviation of the Gaussian move; `None` means sqrt(2 * step_size).
     grad_clip: clip each gradient coordinate to [-grad_clip, grad_clip]; `None`: no clipping.
     bounds: `(low, high)` to clamp the position after each move; `None`: unbounded.
     """
+    move = build_move(order)
+
+    def kernel(rng_key: jax.Array, state: LangevinState, *args, **kwargs) -> Tuple[LangevinState, LangevinInfo]:
+        return move(draw(rng_key, state), state, *args, **kwargs)
+
+    return kernel
+
+
+def draw(rng_key: jax.Array, state: LangevinState) -> ArrayTree:
+    """The step's standard-normal draw z, a PyTree shaped like the position: leaf i is
+    `jax.random.normal(split(rng_key, leaves)[i], shape)` in threefry's original bit layout
+    ("Noise draws" above). It depends on the key and the shapes only, so a loop can make many
+    steps' draws ahead of the moves (`run_chains(..., draw=draw)`)."""
+    leaves, treedef = jax.tree.flatten(state.position)
+    keys = jax.random.split(rng_key, len(leaves))
+    with jax.threefry_partitionable(False):  # see the module docstring, "Noise draws"
+        noise = [jax.random.normal(key, leaf.shape, leaf.dtype) for key, leaf in zip(keys, leaves)]
+    return jax.tree.unflatten(treedef, noise)
+
+
+def build_move(order: str = "grad_first") -> Callable:
+    """Returns `move(noise, state, energy_fn, step_size, noise_scale=None, grad_clip=None,
+    bounds=None) -> (state, info)`: the kernel's step with its draw z = `noise` given (from
+    `draw`), parameters as in `build_kernel`."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
 
-    def kernel(
-        rng_key: jax.Array,
+    def move(
+        noise: ArrayTree,
         state: LangevinState,
         energy_fn: EnergyFn,
         step_size: float,
@@ -83,17 +110,18 @@ def build_kernel(order: str = "grad_first") -> Callable:
     ) -> Tuple[LangevinState, LangevinInfo]:
         scale = jnp.sqrt(2.0 * step_size) if noise_scale is None else noise_scale
         clamp = _clamp_fn(bounds)
+        add_noise = lambda x: jax.tree.map(lambda xi, zi: xi + scale * zi, x, noise)
         x = state.position
         if order == "noise_first":
-            x = clamp(_add_noise(rng_key, x, scale))
+            x = clamp(add_noise(x))
             energy, grad = jax.value_and_grad(energy_fn)(x)
             x = clamp(_gradient_move(x, grad, step_size, grad_clip))
         else:
             energy, grad = jax.value_and_grad(energy_fn)(x)
-            x = clamp(_add_noise(rng_key, _gradient_move(x, grad, step_size, grad_clip), scale))
+            x = clamp(add_noise(_gradient_move(x, grad, step_size, grad_clip)))
         return LangevinState(x), LangevinInfo(energy, _tree_norm(grad))
 
-    return kernel
+    return move
 
 
 def langevin(
@@ -129,17 +157,6 @@ def check_params(step_size, noise_scale=None, grad_clip=None, bounds=None) -> No
         raise ValueError(f"grad_clip must be > 0, got {grad_clip}")
     if bounds is not None and not bounds[0] < bounds[1]:
         raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
-
-
-def _add_noise(rng_key, x, scale):
-    leaves, treedef = jax.tree.flatten(x)
-    keys = jax.random.split(rng_key, len(leaves))
-    with jax.threefry_partitionable(False):  # see the module docstring, "Noise draws"
-        noisy = [
-            leaf + scale * jax.random.normal(key, leaf.shape, leaf.dtype)
-            for key, leaf in zip(keys, leaves)
-        ]
-    return jax.tree.unflatten(treedef, noisy)
 
 
 def _gradient_move(x, grad, step_size, grad_clip):

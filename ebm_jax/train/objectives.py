@@ -41,12 +41,17 @@ class Objective(NamedTuple):
 
 class ChainSampler(NamedTuple):
     """A sampler of the common contract and how long to run it: `init(position, energy_fn)`,
-    `kernel(rng_key, state, energy_fn, **params)`, `num_steps` per train step."""
+    `kernel(rng_key, state, energy_fn, **params)`, `num_steps` per train step.
+
+    `draw`: optional `draw(rng_key, state) -> draws`; when given, `kernel` is the matching move,
+    `kernel(draws, state, energy_fn, **params)`, and the draws are made a block of steps ahead
+    (`samplers.loop`; e.g. `langevin.draw` with `langevin.build_move(...)`)."""
 
     init: Callable
     kernel: Callable
     params: dict
     num_steps: int
+    draw: Optional[Callable] = None
 
 
 def langevin_sampler(
@@ -61,7 +66,7 @@ def langevin_sampler(
     if int(num_steps) < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     params = dict(step_size=step_size, noise_scale=noise_scale, grad_clip=grad_clip, bounds=bounds)
-    return ChainSampler(langevin.init, langevin.build_kernel("grad_first"), params, int(num_steps))
+    return ChainSampler(langevin.init, langevin.build_move("grad_first"), params, int(num_steps), langevin.draw)
 
 
 def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax.Array, mesh=None):
@@ -74,8 +79,8 @@ def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax
     def run(key, starts):
         energy_one = lambda x: energy_fn(x[None])[0]
         chains = jax.vmap(lambda x: sampler.init(x, energy_one))(starts)
-        step = lambda k, state: sampler.kernel(k, state, energy_one, **sampler.params)
-        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name)
+        step = lambda first, state: sampler.kernel(first, state, energy_one, **sampler.params)
+        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name, draw=sampler.draw)
         return jax.lax.stop_gradient(final.position), infos
 
     return run(rng_key, starts) if mesh is None else parallel.shard_chains(run, mesh)(rng_key, starts)

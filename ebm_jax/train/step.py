@@ -63,6 +63,7 @@ def make_train_step(
     sampler_init: Callable = langevin.init,
     sampler_kernel: Optional[Callable] = None,
     sampler_params: Optional[Dict] = None,
+    sampler_draw: Optional[Callable] = None,
     num_mcmc_steps: int = 60,
     alpha: float = 0.1,
     real_noise: float = 0.005,
@@ -75,10 +76,13 @@ def make_train_step(
     sampler_init / sampler_kernel / sampler_params: a sampler of the common contract
     (`init(position, energy_fn)`, `kernel(rng_key, state, energy_fn, **params)`) and its keyword
     parameters; the default is the tutorial's Langevin loop (`langevin.tutorial_params()`).
+    sampler_draw: optional `draw(rng_key, state)`; then `sampler_kernel` is its move, taking the
+    draws in place of the key (`ChainSampler.draw`). The default Langevin loop uses
+    `langevin.draw` and `langevin.build_move`: the same numbers as its kernel, made ahead.
     The returned step is jitted once with the state donated; batches must keep one shape.
     """
     if sampler_kernel is None:
-        sampler_kernel = langevin.build_kernel("noise_first")
+        sampler_kernel, sampler_draw = langevin.build_move("noise_first"), langevin.draw
         sampler_params = langevin.tutorial_params() if sampler_params is None else sampler_params
     sampler_params = dict(sampler_params or {})
     if "step_size" in sampler_params:
@@ -91,7 +95,7 @@ def make_train_step(
     if alpha < 0 or real_noise < 0:
         raise ValueError(f"alpha and real_noise must be >= 0, got {alpha}, {real_noise}")
     constrain = _batch_constraint(mesh)
-    sampler = ChainSampler(sampler_init, sampler_kernel, sampler_params, int(num_mcmc_steps))
+    sampler = ChainSampler(sampler_init, sampler_kernel, sampler_params, int(num_mcmc_steps), sampler_draw)
 
     def train_step(state: TrainState, batch: jax.Array):
         key = jax.random.fold_in(state.rng_key, state.step)

@@ -55,11 +55,11 @@ class JaxImpl:
         state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
         self.state = state if mesh is None else shard_state(state, mesh)
         self.step_fn = make_train_step(self.model.apply, self.optimizer, mesh=mesh)
-        kernel, params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+        move, params = langevin.build_move("noise_first"), langevin.tutorial_params()
         model = self.model
 
-        def sample(key, model_params, x, num_steps):
-            sampler = ChainSampler(langevin.init, kernel, params, num_steps)
+        def sample(key, model_params, x, num_steps):  # as the train step runs it: draws made ahead
+            sampler = ChainSampler(langevin.init, move, params, num_steps, langevin.draw)
             return run_sampler(key, sampler, lambda x: model.apply(model_params, x), x, mesh)[0]
 
         self.sample = jax.jit(sample, static_argnums=3)

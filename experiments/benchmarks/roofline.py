@@ -114,7 +114,7 @@ def main():
     counted = 2 * counted_forward_flops() * args.batch_size  # forward + input gradient ~ 2 forwards
 
     steps = 60
-    sampler = ChainSampler(langevin.init, kernel, sampler_params, steps)
+    sampler = ChainSampler(langevin.init, langevin.build_move("noise_first"), sampler_params, steps, langevin.draw)
     meshes = {"one_device": None, f"{mesh.size}_devices": mesh} if mesh.size > 1 else {"one_device": None}
     for placement, run_mesh in meshes.items():
         run = jax.jit(lambda key, x, m=run_mesh: run_sampler(key, sampler, lambda z: model.apply(params, z), x, m)[0])

@@ -68,14 +68,14 @@ def main():
     batch = jax.random.uniform(jax.random.key(1), (args.batch_size, 28, 28, 1), minval=-1, maxval=1)
 
     # Langevin: the tutorial's loop on a batch, jitted as one scan.
-    kernel = langevin.build_kernel("noise_first")
+    move = langevin.build_move("noise_first")
     params = langevin.tutorial_params()
 
     @jax.jit
-    def sample(key, model_params, x):
+    def sample(key, model_params, x):  # draws made ahead, as the train step runs it
         energy_fn = per_example(model.apply, model_params)
-        step = lambda k, s: kernel(k, s, energy_fn, **params)
-        return run_chains(key, step, langevin.LangevinState(x), args.mcmc_steps)[0].position
+        step = lambda z, s: move(z, s, energy_fn, **params)
+        return run_chains(key, step, langevin.LangevinState(x), args.mcmc_steps, draw=langevin.draw)[0].position
 
     compile_s, times, _ = timed(sample, (jax.random.key(2), state.params, batch), args.repeats)
     med = float(np.median(times))

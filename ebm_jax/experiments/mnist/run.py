@@ -49,15 +49,16 @@ def build_model(config: Config):
 
 
 def sampler_for(config: Config):
-    """`(init, kernel, params)` of the configured negative sampler."""
+    """`(init, kernel, params, draw)` of the configured negative sampler; `draw` is None where the
+    kernel takes a key, else `kernel` is the move taking `draw`'s output (`ChainSampler.draw`)."""
     if config.sampler == "mala":
-        return mala.init, mala.build_kernel(), dict(step_size=config.mala_step_size)
+        return mala.init, mala.build_kernel(), dict(step_size=config.mala_step_size), None
     if config.sampler == "hmc":
         return hmc.init, hmc.build_kernel(), dict(step_size=config.hmc_step_size,
-                                                  num_integration_steps=config.hmc_leapfrog_steps)
+                                                  num_integration_steps=config.hmc_leapfrog_steps), None
     params = dict(step_size=config.step_size, noise_scale=config.noise_scale,
                   grad_clip=config.grad_clip, bounds=(-1.0, 1.0))
-    return langevin.init, langevin.build_kernel("noise_first"), params
+    return langevin.init, langevin.build_move("noise_first"), params, langevin.draw
 
 
 def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True,
@@ -85,10 +86,10 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     optimizer = tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
                                    config.clip_norm, config.lr_decay_per_epoch)
     learning_rate = tutorial_schedule(steps_per_epoch, config.learning_rate, config.lr_decay_per_epoch)
-    sampler_init, sampler_kernel, params = sampler_for(config)
+    sampler_init, sampler_kernel, params, sampler_draw = sampler_for(config)
     train_step = make_train_step(
         model.apply, optimizer, sampler_init=sampler_init, sampler_kernel=sampler_kernel,
-        sampler_params=params, num_mcmc_steps=config.mcmc_steps,
+        sampler_params=params, sampler_draw=sampler_draw, num_mcmc_steps=config.mcmc_steps,
         alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob, mesh=mesh)
     root_key = jax.random.key(config.seed)
     key_init, key_eval = jax.random.split(root_key)
@@ -176,12 +177,13 @@ class _Evaluator:
 
     def __init__(self, model, config: Config, rng_key, test_images):
         self.model, self.config, self.key, self.test_images = model, config, rng_key, test_images
-        sampler_init, kernel, params = sampler_for(config)
+        sampler_init, kernel, params, draw = sampler_for(config)
 
         def generate(key, model_params, num_chains, thin):
             energy_fn = per_example(model.apply, model_params)
             samples, trace = generate_from_noise(key, energy_fn, sampler_init, kernel, params, EXAMPLE_SHAPE,
-                                                 num_chains, config.generation_steps, thin)
+                                                 num_chains, config.generation_steps, thin,
+                                                 sampler_draw=draw)
             clamp = lambda x: None if x is None else jnp.clip(x, -1.0, 1.0)  # MALA / HMC are unbounded
             return clamp(samples), clamp(trace)
 
