@@ -13,10 +13,11 @@ float rounding: XLA may fuse the arithmetic differently; 2e-7 after 20 tutorial 
 Why: on XLA:CPU JAX lowers each threefry hash as a 5-iteration while loop; inside a scan body
 that is three such loops per Langevin step (chain keys, leaf keys, normal bits), some 500 extra
 small ops per step, and the normal's inverse-erf is recomputed by each of its two consumers.
-Made a block ahead, the tutorial's 60-step sampler ran 7-13 % faster on one core
-(`experiments/benchmarks/README.md`, seventh session). Blocks are the largest divisor of the
-steps between snapshots that keeps a block's draws under `_DRAW_BLOCK_BYTES` and
-`_DRAW_BLOCK_STEPS` steps, so memory stays bounded for long runs and many chains.
+Made a block ahead (about a third of the ops per step), the tutorial's 60-step sampler took
+0.81-0.94 of the time on one core and 0.93 on two (paired medians; `experiments/benchmarks/`
+README, seventh session); the gain is mostly per-op dispatch, so it grows with the machine's
+load. A block is the largest divisor of the steps between snapshots within `_DRAW_BLOCK_STEPS`
+steps and `_DRAW_BLOCK_BYTES` of draws, so memory stays bounded for long runs and many chains.
 """
 
 from typing import Callable, Optional, Tuple
