@@ -21,8 +21,9 @@ The kernel evaluates one energy gradient per step and caches nothing: the state 
 position. It is `build_move(order)` applied to `draw(rng_key, state)`: the draw z depends on
 the key and the shapes only, so `run_chains(..., draw=draw)` can make a block of steps' draws
 ahead of the moves (same numbers; faster on XLA:CPU, see `loop.py`), with `build_move`'s
-`move(z, state, ...)` as the step. The energy at the point where the gradient was taken is reported in `LangevinInfo`
-(for "grad_first" that is E(x) before the move; for "noise_first", E at the noised point).
+`move(z, state, ...)` as the step. The energy at the point where the gradient was taken is
+reported in `LangevinInfo` (for "grad_first" that is E(x) before the move; for "noise_first",
+E at the noised point).
 
 Noise draws: z is `jax.random.normal(key, shape)` from the step's key, always in threefry's
 original bit layout (`jax.threefry_partitionable(False)`, one hash per two 32-bit words),

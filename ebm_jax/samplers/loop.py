@@ -85,13 +85,11 @@ def run_chains(
     """
     num_chains = jax.tree.leaves(initial_states)[0].shape[0]
     chain_keys = lambda key: _chain_keys(key, num_chains, axis_name)
-    batched_step = lambda first, states: jax.vmap(step)(first, states)
-    batched_draw = None
     if draw is None:
         batched_step = lambda key, states: jax.vmap(step)(chain_keys(key), states)
-    else:
-        batched_draw = lambda key, states: jax.vmap(draw)(chain_keys(key), states)
-    return run_chain(rng_key, batched_step, initial_states, num_steps, thin, batched_draw)
+        return run_chain(rng_key, batched_step, initial_states, num_steps, thin)
+    batched_draw = lambda key, states: jax.vmap(draw)(chain_keys(key), states)
+    return run_chain(rng_key, jax.vmap(step), initial_states, num_steps, thin, batched_draw)
 
 
 def _advance_fn(step, draw, state, interval):
