@@ -17,6 +17,9 @@ alternating them (A B C A B C ...):
   train_step       steps per second of the full train step (compile time reported apart)
   generate_256     256 steps from noise for 128 chains (s)
   chains_sweep     samples per second for 60 steps at each --chains
+  (each of these also carries `host_steal_pct`, the share of the host's CPU time taken by the
+  hypervisor for other guests while it ran (Linux; None elsewhere), and
+  `paired_ratio_vs_pytorch`, the median over rounds of PyTorch's time / this one's)
   peak_rss         max resident set size of a fresh process running 3 train steps (MiB), with
                    the same process's imports alone reported beside it; on a GPU also the
                    accelerator's peak memory in that process (peak_device)
@@ -95,6 +98,24 @@ class TorchImpl:
 
     def train(self, batch):
         return self.trainer.step(batch)
+
+
+def cpu_times():
+    """The host's aggregate CPU time counters (`/proc/stat`'s first line), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before, after):
+    """Share of the CPU time between two `cpu_times()` readings that the hypervisor gave to other
+    guests (the 8th counter, `steal`): how contended the host was while a measurement ran."""
+    if before is None or after is None or len(before) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    return 100.0 * delta[7] / max(sum(delta[:8]), 1)
 
 
 def timed(fn, repeats):
@@ -194,13 +215,23 @@ def main():
         for n in args.chains:
             impl.run_sampler(impl.images(n), 60)
 
+    paired, steals = {}, {}
+
     def alternate(what, make_fn, transform):
         per_impl = {impl.name: [] for impl in impls}
+        before = cpu_times()
         for _ in range(args.repeats):
             for impl in impls:  # A B A B ...
                 per_impl[impl.name].append(timed(make_fn(impl), 1))
+        steal = steals[what] = steal_percent(before, cpu_times())
+        torch_times = np.array(per_impl["pytorch"])
         for impl in impls:
-            record(impl, what, transform(float(np.median(per_impl[impl.name]))))
+            times = np.array(per_impl[impl.name])
+            # Per round, PyTorch's time over this implementation's (> 1: this one is faster): the
+            # rounds ran back to back, so their ratios see the same state of the machine.
+            paired[(impl.name, what)] = float(np.median(torch_times / times))
+            record(impl, what, transform(float(np.median(times))), host_steal_pct=steal,
+                   paired_ratio_vs_pytorch=paired[(impl.name, what)])
 
     batch = {impl.name: impl.images(128) for impl in impls}
     alternate("langevin_step_ms", lambda impl: (lambda: impl.run_sampler(batch[impl.name], 60)), lambda s: 1e3 * s / 60)
@@ -228,6 +259,12 @@ def main():
         ratios = [a / b if higher_better else b / a for a in values]
         print(f"| {what} | " + " | ".join(f"{a:.4g}" for a in values) + f" | {b:.4g} | "
               + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+    print()
+    print("Paired ratios (median over rounds of PyTorch's time / ebm_jax's time in the same round),")
+    print("and the host's CPU steal while each measurement ran:")
+    for what, steal in steals.items():
+        shown = "n/a" if steal is None else f"{steal:.1f} %"
+        print(f"  {what}: " + ", ".join(f"{name} {paired[(name, what)]:.2f}" for name in jax_names) + f"; steal {shown}")
 
 
 if __name__ == "__main__":
