@@ -46,7 +46,11 @@ def main():
     samplers = {"langevin": ChainSampler(langevin.init, langevin.build_kernel("noise_first"), langevin.tutorial_params(), 4),
                 "langevin_ahead": ChainSampler(langevin.init, langevin.build_move("noise_first"),
                                                langevin.tutorial_params(), 4, langevin.draw),
-                "mala": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4)}
+                "mala": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4),
+                # 4 chains per device, run 2 at a time (on one device: 16 groups of 2)
+                "langevin_grouped": ChainSampler(langevin.init, langevin.build_move("noise_first"),
+                                                 langevin.tutorial_params(), 4, langevin.draw, chain_group=2),
+                "mala_grouped": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4, chain_group=2)}
     sampler = {}
     for name, chain_sampler in samplers.items():
         one = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x))(jax.random.key(3), starts)
@@ -57,6 +61,12 @@ def main():
     sampler["langevin_ahead"]["vs_key_max_abs_diff"] = diff(
         jax.jit(lambda key, x: run_sampler(key, samplers["langevin"], energy_fn, x))(jax.random.key(3), starts)[0],
         jax.jit(lambda key, x: run_sampler(key, samplers["langevin_ahead"], energy_fn, x, mesh))(jax.random.key(3), starts)[0])
+    runs = {name: jax.jit(lambda key, x, s=s: run_sampler(key, s, energy_fn, x, mesh))(jax.random.key(3), starts)
+            for name, s in samplers.items()}
+    for grouped, whole in (("langevin_grouped", "langevin_ahead"), ("mala_grouped", "mala")):
+        sampler[grouped]["vs_ungrouped_max_abs_diff"] = diff(runs[grouped], runs[whole])
+    sampler["mala_grouped"]["accept_decisions_equal"] = bool(
+        np.array_equal(runs["mala_grouped"][1].is_accepted, runs["mala"][1].is_accepted))
     sampler["mala"].update(
         info_shape=list(split[1].acceptance_rate.shape),
         accept_decisions_equal=bool(np.array_equal(one[1].is_accepted, split[1].is_accepted)),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.samplers import langevin, loop, run_chain, run_chains
+from ebm_jax.samplers.generate import generate_from_noise
 
 # Per coordinate at the tutorial's start below: gradient pushes up past the bound (clamped
 # gradient, clamped position); clamped gradient inside; small gradient reaching the bound;
@@ -145,6 +146,45 @@ def test_draw_block_sizes():
     assert loop._draw_block(langevin.draw, state, 17) == 1
     big = langevin.init(jnp.zeros((1024, 784)))  # 3.2 MB per step: 5 within 16 MiB
     assert loop._draw_block(langevin.draw, big, 60) == 5
+
+
+@pytest.mark.parametrize("thin", [None, 4])
+def test_chain_groups_change_nothing(thin):
+    """`run_chains(..., chain_group=g)` runs the chains g at a time (the largest divisor of their
+    number within g) with the keys they get all at once: the same final states, trace and infos,
+    by key and with draws made ahead."""
+    xs = jax.random.uniform(jax.random.key(0), (12, 4), minval=-1, maxval=1)
+    params = langevin.tutorial_params()
+    kernel, move = langevin.build_kernel("noise_first"), langevin.build_move("noise_first")
+    paths = ((None, lambda k, s: kernel(k, s, quadratic_energy, **params)),
+             (langevin.draw, lambda z, s: move(z, s, quadratic_energy, **params)))
+    for draw, step in paths:
+        whole = run_chains(jax.random.key(3), step, langevin.init(xs), 8, thin, draw=draw)
+        for group in (1, 4, 5, 12, 50):  # 5 -> groups of 4; 12 and 50 -> all at once
+            grouped = run_chains(jax.random.key(3), step, langevin.init(xs), 8, thin, draw=draw, chain_group=group)
+            assert jax.tree.structure(grouped) == jax.tree.structure(whole)
+            for a, b in zip(jax.tree.leaves(grouped), jax.tree.leaves(whole)):
+                assert a.shape == b.shape
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        assert np.abs(np.asarray(whole[0].position) - np.asarray(xs)).max() > 1e-3  # it moved
+
+
+def test_generate_from_noise_in_groups():
+    kernel, params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+    run = lambda group: generate_from_noise(jax.random.key(4), quadratic_energy, langevin.init, kernel, params,
+                                            (4,), 6, 10, thin=5, chain_group=group)
+    (whole, whole_trace), (grouped, grouped_trace) = run(None), run(2)
+    assert grouped_trace.shape == whole_trace.shape == (2, 6, 4)
+    np.testing.assert_allclose(grouped, whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grouped_trace, whole_trace, rtol=1e-6, atol=1e-6)
+
+
+def test_chain_group_sizes_and_bad_values():
+    assert [loop._group_size(12, g) for g in (None, 1, 4, 5, 7, 12, 64)] == [12, 1, 4, 4, 6, 12, 12]
+    assert loop._group_size(13, 4) == 1  # a prime number of chains: one at a time
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="chain_group"):
+            loop._group_size(12, bad)
 
 
 def test_pytree_position():

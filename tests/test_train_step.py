@@ -79,7 +79,8 @@ def test_bad_settings_raise():
 def test_sharded_step_matches_single_device():
     """Eight fake CPU devices, a Mesh with a data axis: same parameters as one device to float
     tolerance (the sharded program sums in a different order). The samplers alone (Langevin with
-    its kernel and with draws made ahead, MALA) under `shard_map` draw what one device draws."""
+    its kernel and with draws made ahead, MALA, both also with chains run in groups) under
+    `shard_map` draw what one device draws."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     script = os.path.join(os.path.dirname(__file__), "sharded_vs_single.py")
     out = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=600)
@@ -87,11 +88,15 @@ def test_sharded_step_matches_single_device():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["num_devices"] == 8
     assert result["buffer_replicated"] and result["params_replicated"]
-    for name in ("langevin", "langevin_ahead", "mala"):
+    for name in ("langevin", "langevin_ahead", "mala", "langevin_grouped", "mala_grouped"):
         run = result["sampler"][name]
         assert run["positions_max_abs_diff"] <= 1e-6 and run["moved"] > 1e-2 and run["positions_sharded"], run
     # draws made ahead, sharded, against the kernel drawing from its key on one device
     assert result["sampler"]["langevin_ahead"]["vs_key_max_abs_diff"] <= 1e-6
+    # chains run in groups of 2 per device: the same positions and infos as all at once
+    for name in ("langevin_grouped", "mala_grouped"):
+        assert result["sampler"][name]["vs_ungrouped_max_abs_diff"] <= 1e-6, result["sampler"][name]
+    assert result["sampler"]["mala_grouped"]["accept_decisions_equal"]
     mala_run = result["sampler"]["mala"]
     assert mala_run["info_shape"] == [4, 32] and mala_run["accept_decisions_equal"]
     assert mala_run["acceptance_rate_max_abs_diff"] <= 1e-3 and mala_run["acceptance"] < 1.0

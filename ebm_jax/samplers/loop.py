@@ -18,6 +18,13 @@ Made a block ahead (about a third of the ops per step), the tutorial's 60-step s
 README, seventh session); the gain is mostly per-op dispatch, so it grows with the machine's
 load. A block is the largest divisor of the steps between snapshots within `_DRAW_BLOCK_STEPS`
 steps and `_DRAW_BLOCK_BYTES` of draws, so memory stays bounded for long runs and many chains.
+
+Chain groups (`run_chains(..., chain_group=g)`): the chains run g at a time (`lax.map` over
+groups, each running every step), each chain with the key it gets when all run at once, so the
+numbers are the same. Why: on a CPU a step's activations for many chains outgrow the core's
+cache; with the tutorial CNN on 2 devices, groups of 64 images per device gave 1.19x the samples
+per second at 512 chains and 1.28x at 1,024 (paired rounds; `experiments/benchmarks/` README,
+eighth session). On a GPU, where one wide batch is what keeps the device busy, leave it None.
 """
 
 from typing import Callable, Optional, Tuple
@@ -74,6 +81,7 @@ def run_chains(
     thin: Optional[int] = None,
     axis_name: Optional[str] = None,
     draw: Optional[Callable] = None,
+    chain_group: Optional[int] = None,
 ):
     """`run_chain` over a leading chain axis of `initial_states`.
 
@@ -82,14 +90,44 @@ def run_chains(
     of the chains, chain c of device d takes the key that chain `d * num_chains + c` takes
     unsharded, so the sharded run draws the same numbers as one device.
     `draw`: per chain, as in `run_chain`; chain c's draws come from chain c's key.
+    `chain_group`: run the chains in groups of at most this many (the largest divisor of the
+    number of chains, per device under `shard_map`), one group after another, each for all
+    `num_steps` steps; every chain keeps its key, so the numbers are the same. On a CPU this
+    keeps a group's activations in cache (module docstring); None: all chains at once.
     """
     num_chains = jax.tree.leaves(initial_states)[0].shape[0]
-    chain_keys = lambda key: _chain_keys(key, num_chains, axis_name)
+    group = _group_size(num_chains, chain_group)
+    if group == num_chains:
+        return _run_group(rng_key, step, initial_states, num_steps, thin, draw,
+                          lambda key: _chain_keys(key, num_chains, axis_name))
+
+    def one_group(args):
+        index, states = args
+        keys = lambda key: jax.lax.dynamic_slice_in_dim(_chain_keys(key, num_chains, axis_name), index * group, group)
+        return _run_group(rng_key, step, states, num_steps, thin, draw, keys)
+
+    groups = jax.tree.map(lambda a: a.reshape(num_chains // group, group, *a.shape[1:]), initial_states)
+    final, trace, infos = jax.lax.map(one_group, (np.arange(num_chains // group), groups))
+    # [groups, group, ...] -> [chains, ...]; [groups, steps, group, ...] -> [steps, chains, ...]
+    by_step = lambda a: a.swapaxes(0, 1).reshape(a.shape[1], num_chains, *a.shape[3:])
+    return _merge_leading(final), jax.tree.map(by_step, trace), jax.tree.map(by_step, infos)
+
+
+def _run_group(rng_key, step, states, num_steps, thin, draw, chain_keys):
     if draw is None:
         batched_step = lambda key, states: jax.vmap(step)(chain_keys(key), states)
-        return run_chain(rng_key, batched_step, initial_states, num_steps, thin)
+        return run_chain(rng_key, batched_step, states, num_steps, thin)
     batched_draw = lambda key, states: jax.vmap(draw)(chain_keys(key), states)
-    return run_chain(rng_key, jax.vmap(step), initial_states, num_steps, thin, batched_draw)
+    return run_chain(rng_key, jax.vmap(step), states, num_steps, thin, batched_draw)
+
+
+def _group_size(num_chains, chain_group):
+    """The largest divisor of `num_chains` that is at most `chain_group` (all chains if None)."""
+    if chain_group is None or chain_group >= num_chains:
+        return num_chains
+    if int(chain_group) < 1:
+        raise ValueError(f"chain_group must be >= 1 or None, got {chain_group}")
+    return max(d for d in range(1, int(chain_group) + 1) if num_chains % d == 0)
 
 
 def _advance_fn(step, draw, state, interval):

@@ -45,13 +45,17 @@ class ChainSampler(NamedTuple):
 
     `draw`: optional `draw(rng_key, state) -> draws`; when given, `kernel` is the matching move,
     `kernel(draws, state, energy_fn, **params)`, and the draws are made a block of steps ahead
-    (`samplers.loop`; e.g. `langevin.draw` with `langevin.build_move(...)`)."""
+    (`samplers.loop`; e.g. `langevin.draw` with `langevin.build_move(...)`).
+    `chain_group`: optional; run each device's chains in groups of at most this many, one group
+    after another (`run_chains(..., chain_group=)`: the same numbers; on a CPU, groups of 64
+    images kept the tutorial CNN's activations in cache, see `experiments/benchmarks/`)."""
 
     init: Callable
     kernel: Callable
     params: dict
     num_steps: int
     draw: Optional[Callable] = None
+    chain_group: Optional[int] = None
 
 
 def langevin_sampler(
@@ -80,7 +84,8 @@ def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax
         energy_one = lambda x: energy_fn(x[None])[0]
         chains = jax.vmap(lambda x: sampler.init(x, energy_one))(starts)
         step = lambda first, state: sampler.kernel(first, state, energy_one, **sampler.params)
-        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name, draw=sampler.draw)
+        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name, draw=sampler.draw,
+                                     chain_group=sampler.chain_group)
         return jax.lax.stop_gradient(final.position), infos
 
     return run(rng_key, starts) if mesh is None else parallel.shard_chains(run, mesh)(rng_key, starts)

@@ -2,6 +2,7 @@
 
     pip install -e ".[bench]"
     python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024] [--cpu-devices N]
+                                                  [--chain-group N]
                                                   [--torch-device cpu|cuda]
 
 `ebm_jax` runs with the CPU split into `--cpu-devices` XLA devices (default: the cores this
@@ -16,7 +17,8 @@ alternating them (A B C A B C ...):
   sample_60        samples per second for 60 steps on 128 chains
   train_step       steps per second of the full train step (compile time reported apart)
   generate_256     256 steps from noise for 128 chains (s)
-  chains_sweep     samples per second for 60 steps at each --chains
+  chains_sweep     samples per second for 60 steps at each --chains (ebm_jax runs each device's
+                   chains `--chain-group` at a time: 64 on a CPU by default, all at once on a GPU)
   (each of these also carries `host_steal_pct`, the share of the host's CPU time taken by the
   hypervisor for other guests while it ran (Linux; None elsewhere), and
   `paired_ratio_vs_pytorch`, the median over rounds of PyTorch's time / this one's)
@@ -50,8 +52,9 @@ from ebm_jax.train.objectives import ChainSampler, run_sampler  # noqa: E402
 
 
 class JaxImpl:
-    def __init__(self, name, mesh=None):
-        """`mesh`: a data-axis Mesh to split the batch and the chains over; None: one device."""
+    def __init__(self, name, mesh=None, chain_group=None):
+        """`mesh`: a data-axis Mesh to split the batch and the chains over; None: one device.
+        `chain_group`: the sampler runs each device's chains this many at a time (`ChainSampler`)."""
         self.name, self.mesh = name, mesh
         self.model = TutorialCNN()
         self.optimizer = tutorial_optimizer(steps_per_epoch=469)
@@ -62,7 +65,7 @@ class JaxImpl:
         model = self.model
 
         def sample(key, model_params, x, num_steps):  # as the train step runs it: draws made ahead
-            sampler = ChainSampler(langevin.init, move, params, num_steps, langevin.draw)
+            sampler = ChainSampler(langevin.init, move, params, num_steps, langevin.draw, chain_group)
             return run_sampler(key, sampler, lambda x: model.apply(model_params, x), x, mesh)[0]
 
         self.sample = jax.jit(sample, static_argnums=3)
@@ -184,6 +187,9 @@ def main():
     p.add_argument("--chains", type=int, nargs="+", default=[128, 256, 512, 1024])
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="XLA devices to split the CPU into (default: the cores this process may use)")
+    p.add_argument("--chain-group", type=int, default=None,
+                   help="ebm_jax's sampler runs each device's chains this many at a time (default: 64 "
+                        "on a CPU, where it keeps the activations in cache; all at once on a GPU)")
     p.add_argument("--torch-device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where the PyTorch reference runs (default: cuda when PyTorch sees a GPU)")
     args = p.parse_args()
@@ -195,9 +201,13 @@ def main():
     context = dict(jax=jax.__version__, torch=torch.__version__, device=str(jax.devices()[0]),
                    jax_devices=len(jax.devices()), torch_device=args.torch_device, torch_threads=torch.get_num_threads(),
                    machine=platform.machine(), cpus=os.cpu_count())
-    impls = [JaxImpl("ebm_jax", parallel.data_mesh())]
+    chain_group = args.chain_group
+    if chain_group is None and jax.default_backend() == "cpu":
+        chain_group = 64
+    context["chain_group"] = chain_group
+    impls = [JaxImpl("ebm_jax", parallel.data_mesh(), chain_group)]
     if len(jax.devices()) > 1:
-        impls.append(JaxImpl("ebm_jax_1_device"))
+        impls.append(JaxImpl("ebm_jax_1_device", chain_group=chain_group))
     impls.append(TorchImpl(args.torch_device))
     results = {impl.name: {} for impl in impls}
 
