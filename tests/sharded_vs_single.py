@@ -51,22 +51,20 @@ def main():
                 "langevin_grouped": ChainSampler(langevin.init, langevin.build_move("noise_first"),
                                                  langevin.tutorial_params(), 4, langevin.draw, chain_group=2),
                 "mala_grouped": ChainSampler(mala.init, mala.build_kernel(), dict(step_size=1.0), 4, chain_group=2)}
-    sampler = {}
+    sampler, ones, runs = {}, {}, {}
     for name, chain_sampler in samplers.items():
-        one = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x))(jax.random.key(3), starts)
-        split = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x, mesh))(jax.random.key(3), starts)
+        one = ones[name] = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x))(jax.random.key(3), starts)
+        split = runs[name] = jax.jit(lambda key, x: run_sampler(key, chain_sampler, energy_fn, x, mesh))(
+            jax.random.key(3), starts)
         sampler[name] = {"positions_max_abs_diff": diff(one[0], split[0]),
                          "moved": diff(one[0], starts),
                          "positions_sharded": not split[0].sharding.is_fully_replicated}
-    sampler["langevin_ahead"]["vs_key_max_abs_diff"] = diff(
-        jax.jit(lambda key, x: run_sampler(key, samplers["langevin"], energy_fn, x))(jax.random.key(3), starts)[0],
-        jax.jit(lambda key, x: run_sampler(key, samplers["langevin_ahead"], energy_fn, x, mesh))(jax.random.key(3), starts)[0])
-    runs = {name: jax.jit(lambda key, x, s=s: run_sampler(key, s, energy_fn, x, mesh))(jax.random.key(3), starts)
-            for name, s in samplers.items()}
+    sampler["langevin_ahead"]["vs_key_max_abs_diff"] = diff(ones["langevin"][0], runs["langevin_ahead"][0])
     for grouped, whole in (("langevin_grouped", "langevin_ahead"), ("mala_grouped", "mala")):
         sampler[grouped]["vs_ungrouped_max_abs_diff"] = diff(runs[grouped], runs[whole])
     sampler["mala_grouped"]["accept_decisions_equal"] = bool(
         np.array_equal(runs["mala_grouped"][1].is_accepted, runs["mala"][1].is_accepted))
+    one, split = ones["mala"], runs["mala"]
     sampler["mala"].update(
         info_shape=list(split[1].acceptance_rate.shape),
         accept_decisions_equal=bool(np.array_equal(one[1].is_accepted, split[1].is_accepted)),
