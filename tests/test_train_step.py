@@ -57,6 +57,20 @@ def test_same_state_same_bits_and_keys_per_step():
     assert float(m_a2["loss"]) != float(m_a["loss"])
 
 
+def test_chain_groups_give_the_same_step():
+    """The sampler's chains run 4 at a time: the same fakes, so the same buffer and parameters."""
+    (state, step), (state_g, step_g) = _setup(), _setup(sampler_chain_group=4)
+    initial_buffer = np.asarray(state.buffer.samples)  # the state is donated to the step
+    for i in range(2):
+        state, metrics = step(state, _batch(i))
+        state_g, metrics_g = step_g(state_g, _batch(i))
+    np.testing.assert_allclose(state_g.buffer.samples, state.buffer.samples, rtol=1e-6, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(state_g.params), jax.tree.leaves(state.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(metrics_g["loss"], metrics["loss"], rtol=1e-5)
+    assert float(np.abs(np.asarray(state.buffer.samples) - initial_buffer).max()) > 1e-3  # fakes were pushed
+
+
 def test_other_kernel_plugs_in():
     kernel = langevin.build_kernel("grad_first")
     state, step = _setup(sampler_kernel=kernel, sampler_params=dict(step_size=1e-3, bounds=(-1.0, 1.0)))

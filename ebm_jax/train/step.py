@@ -64,6 +64,7 @@ def make_train_step(
     sampler_kernel: Optional[Callable] = None,
     sampler_params: Optional[Dict] = None,
     sampler_draw: Optional[Callable] = None,
+    sampler_chain_group: Optional[int] = None,
     num_mcmc_steps: int = 60,
     alpha: float = 0.1,
     real_noise: float = 0.005,
@@ -79,6 +80,8 @@ def make_train_step(
     sampler_draw: optional `draw(rng_key, state)`; then `sampler_kernel` is its move, taking the
     draws in place of the key (`ChainSampler.draw`). The default Langevin loop uses
     `langevin.draw` and `langevin.build_move`: the same numbers as its kernel, made ahead.
+    sampler_chain_group: optional; each device's chains run this many at a time, with the same
+    numbers (`ChainSampler.chain_group`: on a CPU, for batches well over 64 chains per device).
     The returned step is jitted once with the state donated; batches must keep one shape.
     """
     if sampler_kernel is None:
@@ -95,7 +98,8 @@ def make_train_step(
     if alpha < 0 or real_noise < 0:
         raise ValueError(f"alpha and real_noise must be >= 0, got {alpha}, {real_noise}")
     constrain = _batch_constraint(mesh)
-    sampler = ChainSampler(sampler_init, sampler_kernel, sampler_params, int(num_mcmc_steps), sampler_draw)
+    sampler = ChainSampler(sampler_init, sampler_kernel, sampler_params, int(num_mcmc_steps), sampler_draw,
+                           sampler_chain_group)
 
     def train_step(state: TrainState, batch: jax.Array):
         key = jax.random.fold_in(state.rng_key, state.step)
