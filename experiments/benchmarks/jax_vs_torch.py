@@ -54,13 +54,15 @@ from ebm_jax.train.objectives import ChainSampler, run_sampler  # noqa: E402
 class JaxImpl:
     def __init__(self, name, mesh=None, chain_group=None):
         """`mesh`: a data-axis Mesh to split the batch and the chains over; None: one device.
-        `chain_group`: the sampler runs each device's chains this many at a time (`ChainSampler`)."""
-        self.name, self.mesh = name, mesh
+        `chain_group`: the sampler, in the train step too, runs each device's chains this many at
+        a time (`ChainSampler.chain_group`; 64 chains per device at batch 128 on 2 devices: no
+        effect there)."""
+        self.name, self.mesh, self.chain_group = name, mesh, chain_group
         self.model = TutorialCNN()
         self.optimizer = tutorial_optimizer(steps_per_epoch=469)
         state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
         self.state = state if mesh is None else shard_state(state, mesh)
-        self.step_fn = make_train_step(self.model.apply, self.optimizer, mesh=mesh)
+        self.step_fn = make_train_step(self.model.apply, self.optimizer, mesh=mesh, sampler_chain_group=chain_group)
         move, params = langevin.build_move("noise_first"), langevin.tutorial_params()
         model = self.model
 
@@ -130,7 +132,7 @@ def timed(fn, repeats):
     return float(np.median(times))
 
 
-def _jax_probe(num_devices):
+def _jax_probe(num_devices, chain_group):
     return ("import jax\n"
             "from ebm_jax import parallel\n"
             "from ebm_jax.energies import TutorialCNN\n"
@@ -140,7 +142,7 @@ def _jax_probe(num_devices):
             "model, opt = TutorialCNN(), tutorial_optimizer(469)\n"
             "state = create_train_state(jax.random.key(0), model, opt, (28, 28, 1), 128)\n"
             "state = state if mesh is None else shard_state(state, mesh)\n"
-            "step = make_train_step(model.apply, opt, mesh=mesh)\n"
+            f"step = make_train_step(model.apply, opt, mesh=mesh, sampler_chain_group={chain_group})\n"
             "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
             "for _ in range(3):\n    state, m = step(state, batch)\n"
             "jax.block_until_ready(m)\n"
@@ -166,7 +168,7 @@ def peak_memory(impl):
     if impl.name == "pytorch":
         code = _torch_probe(impl.device)
     else:
-        code = _jax_probe(1 if impl.mesh is None else impl.mesh.size)
+        code = _jax_probe(1 if impl.mesh is None else impl.mesh.size, impl.chain_group)
     imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
     # VmHWM: the peak RSS of this address space (ru_maxrss would carry the parent's size across exec).
     report = "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n"
