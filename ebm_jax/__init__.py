@@ -2,28 +2,32 @@
 
 Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E(x)).
 
-    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy)
+    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy);
+               `per_example` / `batched` convert between batched and one-example energies
+    compose    the energy algebra: AND, OR, NOT, temperature, the geometric path, conditioning,
+               clamping (inpainting)
     samplers   BlackJAX-shaped kernels `(rng_key, state, energy_fn, **params) -> (state, info)`
                with `energy_fn` mapping ONE example to a scalar: Langevin, MALA, HMC, annealed
-               Langevin, replica exchange; dual-averaging warm-up; diagnostics; `run_chains`
+               Langevin, replica exchange; dual-averaging warm-up; diagnostics; one spec
+               (`SamplerSpec`) and one runner (`sample`, over `run_chains`)
     buffers    the replay buffer as a fixed-capacity PyTree
     losses     `(...) -> (loss, metrics)`: CD, hinge, regularisers, score matching, NCE
-    train      `state, metrics = train_step(state, batch)`: `make_train_step` (the tutorial's
-               image PCD, shardable) and `make_objective_step` for any of `train.objectives`
-    parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`,
-               `shard_chains` (sampler chains under shard_map, same draws as one device)
-    data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching
-    data       also `toy2d`: 2-D datasets with exact densities
+    train      one state and one step for every objective, `state, metrics = train_step(state,
+               batch)`, on one device or a data mesh; `objectives`; the fit loop `fit`
+    parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`
+    presets    the UvA tutorial's sampler, objective and optimizer
+    data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching, 2-D toy datasets
     eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures
 """
 
-from ebm_jax import buffers, data, energies, eval, losses, parallel, samplers, train
+from ebm_jax import buffers, compose, data, energies, eval, losses, parallel, presets, samplers, train
 from ebm_jax.buffers import ReplayBuffer
-from ebm_jax.energies import CourseCNN, MLPEnergy, ResNetEnergy, TutorialCNN, per_example
+from ebm_jax.energies import CourseCNN, MLPEnergy, ResNetEnergy, TutorialCNN, batched, per_example
 from ebm_jax.losses import contrastive_divergence
 from ebm_jax.samplers import (
     LangevinInfo,
     LangevinState,
+    SamplerSpec,
     annealed,
     diagnostics,
     hmc,
@@ -31,21 +35,20 @@ from ebm_jax.samplers import (
     mala,
     run_chain,
     run_chains,
+    sample,
     tempering,
+    uniform_starts,
 )
-from ebm_jax.samplers.generate import generate_from_noise
 from ebm_jax.train import (
+    Hook,
     Objective,
-    ObjectiveTrainState,
     TrainState,
-    create_objective_state,
     create_train_state,
-    make_objective_step,
-    objectives,
+    fit,
     make_train_step,
+    objectives,
     shard_state,
     train_shardings,
-    tutorial_optimizer,
 )
 from ebm_jax.types import EnergyFn, SamplingAlgorithm
 
@@ -54,41 +57,44 @@ __version__ = "0.1.0"
 __all__ = [
     "CourseCNN",
     "EnergyFn",
+    "Hook",
     "LangevinInfo",
     "LangevinState",
     "MLPEnergy",
     "Objective",
-    "ObjectiveTrainState",
     "ResNetEnergy",
     "ReplayBuffer",
+    "SamplerSpec",
     "SamplingAlgorithm",
     "TrainState",
     "TutorialCNN",
     "annealed",
+    "batched",
     "buffers",
+    "compose",
     "contrastive_divergence",
-    "create_objective_state",
     "create_train_state",
     "data",
     "diagnostics",
     "energies",
     "eval",
-    "generate_from_noise",
+    "fit",
     "hmc",
     "langevin",
     "losses",
-    "make_objective_step",
     "make_train_step",
     "mala",
     "objectives",
     "parallel",
     "per_example",
+    "presets",
     "run_chain",
     "run_chains",
+    "sample",
     "samplers",
     "shard_state",
     "tempering",
     "train",
     "train_shardings",
-    "tutorial_optimizer",
+    "uniform_starts",
 ]

@@ -12,14 +12,9 @@ What:
                         cores this process may run on); GPUs are left as they are
   data_mesh(devices)    a 1-D `Mesh` over `devices` (default: all) with the axis `DATA_AXIS`
   check_data_mesh(mesh) raises unless `mesh` has that axis (the sharded steps call it)
-  shard_chains(fn, mesh)  runs `fn(rng_key, starts) -> (positions, infos)` on each device's
-                        slice of the chains (`jax.shard_map`); chains are independent, so this is
-                        the same computation. `run_chains(..., axis_name=DATA_AXIS)` inside `fn`
-                        gives every chain the key it would get unsharded, so the draws are the
-                        same as on one device.
 `train.make_train_step(..., mesh=mesh)` splits its batch over the mesh with GSPMD (`jax.jit`
-shardings) and its sampler loop with `shard_chains`; the gradient's mean over the batch is XLA's
-all-reduce. (`make_objective_step` takes no mesh yet.)
+shardings) and its sampler chains with `samplers.sample(..., mesh=mesh)` (`shard_map`, the same
+draws as one device); the gradient's mean over the batch is XLA's all-reduce.
 """
 
 import os
@@ -27,7 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh
 
 DATA_AXIS = "data"
 
@@ -63,13 +58,3 @@ def check_data_mesh(mesh: Mesh) -> None:
     """Raises `ValueError` unless `mesh` has an axis named `DATA_AXIS`."""
     if DATA_AXIS not in mesh.axis_names:
         raise ValueError(f"the mesh needs an axis named {DATA_AXIS!r}, got {mesh.axis_names}")
-
-
-def shard_chains(fn: Callable, mesh: Mesh) -> Callable:
-    """`fn(rng_key, starts [n, ...]) -> (positions [n, ...], infos [steps, n, ...])`, run on
-    each device's `n / devices` chains; `n` must divide evenly. `fn` receives the full key and
-    should pass `axis_name=DATA_AXIS` to `run_chains` so each chain draws what it would draw
-    unsharded. Anything `fn` closes over (the energy's parameters) is replicated."""
-    check_data_mesh(mesh)
-    chains, steps_by_chains = PartitionSpec(DATA_AXIS), PartitionSpec(None, DATA_AXIS)
-    return jax.shard_map(fn, mesh=mesh, in_specs=(PartitionSpec(), chains), out_specs=(chains, steps_by_chains))

@@ -5,7 +5,7 @@
   (the BlackJAX shape): `state = init(position)`, `state, info = step(rng_key, state)`.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Union
 
 import jax
 
@@ -18,3 +18,15 @@ class SamplingAlgorithm(NamedTuple):
 
     init: Callable
     step: Callable
+
+
+def check(condition: Union[bool, Callable[[], Any]], message: str) -> None:
+    """Raises `ValueError(message)` when `condition` (a bool, or a thunk returning one) is False.
+    A condition on traced values (a sampler or objective built inside `jit`) cannot be decided
+    while tracing and passes: concrete values are checked, traced ones let through."""
+    try:
+        ok = bool(condition() if callable(condition) else condition)
+    except jax.errors.ConcretizationTypeError:
+        return
+    if not ok:
+        raise ValueError(message)

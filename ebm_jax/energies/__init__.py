@@ -12,12 +12,14 @@ score is `-model.apply(params, x)`.
     analytic                 closed-form energies of ONE example, for tests
 
 Modules take a batch and return `[B]`. Samplers want a function of ONE example;
-`ebm_jax.energies.per_example(model.apply, params)` builds it.
+`per_example(model.apply, variables)` builds it and `batched` goes back (`convert`).
 """
 
 from ebm_jax.energies import analytic
-from ebm_jax.energies.cnn import ConvAct, CourseCNN, TutorialCNN, per_example
+from ebm_jax.energies.cnn import ConvAct, CourseCNN, TutorialCNN
+from ebm_jax.energies.convert import batched, per_example
 from ebm_jax.energies.mlp import MLPEnergy
 from ebm_jax.energies.resnet import ResNetEnergy, spectral_update
 
-__all__ = ["ConvAct", "CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "per_example", "spectral_update"]
+__all__ = ["ConvAct", "CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "batched", "per_example",
+           "spectral_update"]

@@ -104,19 +104,6 @@ class ConvAct(nn.Module):
         return self.activation(self.conv(x, kernel, strides, padding, dimension_numbers=_NHWC) + bias)
 
 
-def per_example(apply_fn: Callable, params) -> Callable[[jax.Array], jax.Array]:
-    """Turns a batched energy `apply_fn(params, [B, ...]) -> [B]` into `energy_fn([...]) -> []`.
-
-    This is the `energy_fn` the samplers take: it maps one example to a scalar; the samplers
-    `vmap` it over chains, which XLA folds back into one batched convolution.
-    """
-
-    def energy_fn(x):
-        return apply_fn(params, x[None])[0]
-
-    return energy_fn
-
-
 def _conv(features: int, size: int, padding: int, conv: Callable) -> nn.Conv:
     """A stride-2 square convolution, as every conv layer of both networks."""
     return nn.Conv(features, (size, size), strides=2, padding=padding, conv_general_dilated=conv)

@@ -4,7 +4,9 @@ Each sampler module has a `State` and an `Info` NamedTuple, `init(position, ener
 `build_kernel(...) -> kernel(rng_key, state, energy_fn, **params) -> (state, info)`, where
 `energy_fn` maps ONE example (any PyTree) to a scalar energy. A convenience function per sampler
 (`langevin.langevin`, `mala.mala`, `hmc.hmc`) returns an `(init, step)` pair with the energy and
-parameters closed over. `run_chains` runs many chains (a vmap axis) with `lax.scan`.
+parameters closed over; a `spec` per sampler (`langevin.spec`, `mala.spec`, `hmc.spec`) is a
+`SamplerSpec` (init, kernel, params, number of steps) that `sample` runs over many chains
+(generation from noise included, with `uniform_starts`). `run_chains` is the `lax.scan` under it.
 
     langevin     unadjusted Langevin: the tutorial's loop and the textbook form
     mala         Metropolis-adjusted Langevin
@@ -18,12 +20,13 @@ parameters closed over. `run_chains` runs many chains (a vmap axis) with `lax.sc
 from ebm_jax.samplers import adaptation, annealed, diagnostics, hmc, integrators, langevin, mala, tempering
 from ebm_jax.samplers.hmc import HMCInfo, HMCState
 from ebm_jax.samplers.langevin import LangevinInfo, LangevinState
-from ebm_jax.samplers.loop import run_chain, run_chains
+from ebm_jax.samplers.loop import SamplerSpec, run_chain, run_chains, sample, uniform_starts
 from ebm_jax.samplers.mala import MALAInfo, MALAState
 from ebm_jax.samplers.tempering import TemperingInfo, TemperingState
 
 __all__ = [
     "HMCInfo", "HMCState", "LangevinInfo", "LangevinState", "MALAInfo", "MALAState",
     "TemperingInfo", "TemperingState", "adaptation", "annealed", "diagnostics", "hmc",
-    "integrators", "langevin", "mala", "run_chain", "run_chains", "tempering",
+    "integrators", "langevin", "mala", "run_chain", "run_chains", "sample", "SamplerSpec", "tempering",
+    "uniform_starts",
 ]

@@ -11,6 +11,7 @@ from typing import Callable, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
+from ebm_jax import compose
 from ebm_jax.samplers import langevin
 from ebm_jax.samplers.loop import run_chains
 
@@ -46,7 +47,7 @@ def annealed_langevin(
         key, sigma, alpha = inputs
 
         def step(k, s):
-            return kernel(k, s, lambda x: energy_fn(x, sigma), alpha / 2, None, grad_clip, bounds)
+            return kernel(k, s, compose.condition(energy_fn, sigma), alpha / 2, None, grad_clip, bounds)
 
         states, _, _ = run_chains(key, step, states, steps_per_level)
         return states, states.position

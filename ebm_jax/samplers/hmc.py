@@ -5,13 +5,14 @@ accept with probability min(1, exp(-(H_new - H_old))). A step whose energy error
 `divergence_threshold` (or is NaN) is flagged divergent (and rejected).
 """
 
-from typing import Callable, NamedTuple, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from ebm_jax.samplers import integrators, proposal
-from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm
+from ebm_jax.samplers.loop import SamplerSpec
+from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm, check
 
 
 class HMCState(NamedTuple):
@@ -58,11 +59,24 @@ def build_kernel(divergence_threshold: float = 1000.0) -> Callable:
 def hmc(energy_fn: EnergyFn, step_size: float, num_integration_steps: int,
         inverse_mass_matrix=None, divergence_threshold: float = 1000.0) -> SamplingAlgorithm:
     """Convenience `(init, step)` pair."""
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    if int(num_integration_steps) < 1:
-        raise ValueError(f"num_integration_steps must be >= 1, got {num_integration_steps}")
+    _check_params(step_size, num_integration_steps)
     kernel = build_kernel(divergence_threshold)
     return SamplingAlgorithm(
         lambda x: init(x, energy_fn),
         lambda k, s: kernel(k, s, energy_fn, step_size, num_integration_steps, inverse_mass_matrix))
+
+
+def spec(num_steps: int, step_size: float, num_integration_steps: int, inverse_mass_matrix=None,
+         divergence_threshold: float = 1000.0, chain_group: Optional[int] = None) -> SamplerSpec:
+    """`num_steps` HMC steps (each `num_integration_steps` leapfrog steps of `step_size`), for
+    `samplers.sample` and the training objectives."""
+    _check_params(step_size, num_integration_steps)
+    check(int(num_steps) >= 1, f"num_steps must be >= 1, got {num_steps}")
+    params = dict(step_size=step_size, num_integration_steps=num_integration_steps,
+                  inverse_mass_matrix=inverse_mass_matrix)
+    return SamplerSpec(init, build_kernel(divergence_threshold), params, int(num_steps), chain_group)
+
+
+def _check_params(step_size, num_integration_steps):
+    check(lambda: step_size > 0, f"step_size must be > 0, got {step_size}")
+    check(lambda: num_integration_steps >= 1, f"num_integration_steps must be >= 1, got {num_integration_steps}")

@@ -18,21 +18,18 @@ One kernel, two orderings of the same two moves, a gradient move and a noise mov
 clips each gradient coordinate to [-grad_clip, grad_clip] when `grad_clip` is given.
 
 The kernel evaluates one energy gradient per step and caches nothing: the state is just the
-position. It is `build_move(order)` applied to `draw(rng_key, state)`: the draw z depends on
-the key and the shapes only, so `run_chains(..., draw=draw)` can make a block of steps' draws
-ahead of the moves (same numbers; faster on XLA:CPU, see `loop.py`), with `build_move`'s
-`move(z, state, ...)` as the step. The energy at the point where the gradient was taken is
-reported in `LangevinInfo` (for "grad_first" that is E(x) before the move; for "noise_first",
-E at the noised point).
+position. The energy at the point where the gradient was taken is reported in `LangevinInfo`
+(for "grad_first" that is E(x) before the move; for "noise_first", E at the noised point).
+The kernel carries its split form: `kernel.draw(rng_key, state)` makes the step's draw z (it
+depends on the key and the shapes only) and `kernel.move(z, state, energy_fn, **params)` does
+the rest, so the runner (`samplers.sample`) can make a block of steps' draws ahead of the moves.
 
 Noise draws: z is `jax.random.normal(key, shape)` from the step's key, always in threefry's
-original bit layout (`jax.threefry_partitionable(False)`, one hash per two 32-bit words),
-whatever the process-wide `jax_threefry_partitionable` says. The partitionable layout (one hash
-per word) exists so that ONE draw can be split over devices; here every chain draws from its own
-key (chains are a `vmap` axis, split over devices by `shard_map` or GSPMD along that axis), so it
-would buy nothing, and it costs: on a 2-core CPU the tutorial's Langevin step was 4-5 % faster
-in the original layout (`experiments/benchmarks/README.md`). The draws are just as Gaussian;
-they are another stream than a plain `jax.random.normal(key, shape)` under the default setting.
+original bit layout (`jax.threefry_partitionable(False)`), whatever the process-wide
+`jax_threefry_partitionable` says: every chain draws from its own key, so the partitionable
+layout (one draw split over devices) would buy nothing, and the original one is cheaper on CPU
+(`experiments/benchmarks/README.md`). The draws are another stream than a plain
+`jax.random.normal(key, shape)` under the default setting, and just as Gaussian.
 """
 
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -40,7 +37,8 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm
+from ebm_jax.samplers.loop import SamplerSpec
+from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm, check
 
 ORDERS = ("grad_first", "noise_first")
 
@@ -66,7 +64,8 @@ def init(position: ArrayTree, energy_fn: Optional[EnergyFn] = None) -> LangevinS
 
 def build_kernel(order: str = "grad_first") -> Callable:
     """Returns `kernel(rng_key, state, energy_fn, step_size, noise_scale=None, grad_clip=None,
-    bounds=None) -> (state, info)`, i.e. `build_move(order)` applied to `draw(rng_key, state)`.
+    bounds=None) -> (state, info)`, i.e. `build_move(order)` applied to `draw(rng_key, state)`;
+    the two are its attributes `kernel.move` and `kernel.draw` (the runner's draws made ahead).
 
     step_size: multiplies the (clipped) gradient; must be > 0.
     noise_scale: standard deviation of the Gaussian move; `None` means sqrt(2 * step_size).
@@ -78,6 +77,7 @@ def build_kernel(order: str = "grad_first") -> Callable:
     def kernel(rng_key: jax.Array, state: LangevinState, *args, **kwargs) -> Tuple[LangevinState, LangevinInfo]:
         return move(draw(rng_key, state), state, *args, **kwargs)
 
+    kernel.draw, kernel.move = draw, move
     return kernel
 
 
@@ -143,21 +143,30 @@ def langevin(
     return SamplingAlgorithm(lambda position: init(position, energy_fn), step)
 
 
-def tutorial_params() -> dict:
-    """The UvA tutorial's sampler settings, as keyword arguments of the kernel."""
-    return dict(step_size=10.0, noise_scale=0.005, grad_clip=0.03, bounds=(-1.0, 1.0))
+def spec(
+    num_steps: int,
+    step_size: float,
+    noise_scale: Optional[float] = None,
+    grad_clip: Optional[float] = None,
+    bounds: Optional[Tuple[float, float]] = None,
+    order: str = "grad_first",
+    chain_group: Optional[int] = None,
+) -> SamplerSpec:
+    """`num_steps` Langevin steps with these parameters, for `samplers.sample` and the training
+    objectives (parameters as in `build_kernel`; `chain_group` as in `SamplerSpec`)."""
+    check_params(step_size, noise_scale, grad_clip, bounds)
+    check(int(num_steps) >= 1, f"num_steps must be >= 1, got {num_steps}")
+    params = dict(step_size=step_size, noise_scale=noise_scale, grad_clip=grad_clip, bounds=bounds)
+    return SamplerSpec(init, build_kernel(order), params, int(num_steps), chain_group)
 
 
 def check_params(step_size, noise_scale=None, grad_clip=None, bounds=None) -> None:
-    """Raises `ValueError` on nonsense hyper-parameters (host-side, before any tracing)."""
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    if noise_scale is not None and not noise_scale >= 0:
-        raise ValueError(f"noise_scale must be >= 0, got {noise_scale}")
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be > 0, got {grad_clip}")
-    if bounds is not None and not bounds[0] < bounds[1]:
-        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
+    """Raises `ValueError` on nonsense hyper-parameters; traced values (a sampler built inside
+    `jit`) pass unchecked."""
+    check(lambda: step_size > 0, f"step_size must be > 0, got {step_size}")
+    check(lambda: noise_scale is None or noise_scale >= 0, f"noise_scale must be >= 0, got {noise_scale}")
+    check(lambda: grad_clip is None or grad_clip > 0, f"grad_clip must be > 0, got {grad_clip}")
+    check(lambda: bounds is None or bounds[0] < bounds[1], f"bounds must be (low, high) with low < high, got {bounds}")
 
 
 def _gradient_move(x, grad, step_size, grad_clip):

@@ -8,13 +8,14 @@ log q(y | x) = -|y - x + step_size * grad E(x)|^2 / (4 * step_size) + const.
 The state caches E and grad E at the position, so each step costs one gradient evaluation.
 """
 
-from typing import Callable, NamedTuple, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from ebm_jax.samplers import proposal
-from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm
+from ebm_jax.samplers.loop import SamplerSpec
+from ebm_jax.types import ArrayTree, EnergyFn, SamplingAlgorithm, check
 
 
 class MALAState(NamedTuple):
@@ -54,10 +55,20 @@ def build_kernel() -> Callable:
 
 def mala(energy_fn: EnergyFn, step_size: float) -> SamplingAlgorithm:
     """Convenience `(init, step)` pair."""
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
+    _check_step_size(step_size)
     kernel = build_kernel()
     return SamplingAlgorithm(lambda x: init(x, energy_fn), lambda k, s: kernel(k, s, energy_fn, step_size))
+
+
+def spec(num_steps: int, step_size: float, chain_group: Optional[int] = None) -> SamplerSpec:
+    """`num_steps` MALA steps of `step_size`, for `samplers.sample` and the training objectives."""
+    _check_step_size(step_size)
+    check(int(num_steps) >= 1, f"num_steps must be >= 1, got {num_steps}")
+    return SamplerSpec(init, build_kernel(), dict(step_size=step_size), int(num_steps), chain_group)
+
+
+def _check_step_size(step_size):
+    check(lambda: step_size > 0, f"step_size must be > 0, got {step_size}")
 
 
 def _log_q(to, frm, grad_frm, step_size):

@@ -17,6 +17,7 @@ from typing import Callable, Dict, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from ebm_jax import compose
 from ebm_jax.types import ArrayTree, EnergyFn
 
 _CACHED = ("energy", "energy_grad")
@@ -94,7 +95,8 @@ def build_kernel(inner_kernel: Callable) -> Callable:
 
 
 def _tempered(energy_fn, beta):
-    return lambda x: beta * energy_fn(x)
+    """beta E: the energy at temperature 1 / beta."""
+    return compose.temper(energy_fn, 1.0 / beta)
 
 
 def _rescale(replicas, factor):

@@ -1,33 +1,29 @@
-"""Training: train states, the jitted steps, objectives, checkpoints and logging.
+"""Training: one state, one jitted step for every objective, the fit loop, checkpoints, logging.
 
-    make_train_step       the tutorial's image PCD (replay buffer, any sampler, Mesh sharding)
-    objectives            CD / PCD / CD-k (+ hinge), DSM / SSM / multi-scale DSM, NCE, regularisers
-    make_objective_step   one step for any objective, with the model's non-trained state threaded
+    TrainState, create_train_state   step, params, model_state, opt_state, objective_state, key
+    make_train_step                  `state, metrics = train_step(state, batch)`, on one device
+                                     or a data mesh (`shard_state`, `train_shardings`)
+    objectives                       CD / PCD / CD-k (+ hinge), DSM / SSM / multi-scale DSM,
+                                     NCE, regularisers
+    fit                              the host loop: progress, metrics, checkpoints, resume,
+                                     interrupts, the non-finite guard, evaluation hooks
 """
 
 from ebm_jax.train import objectives
-from ebm_jax.train.objective_step import (
-    ObjectiveTrainState,
-    create_objective_state,
-    energy_function,
-    make_objective_step,
-)
+from ebm_jax.train.loop import Hook, fit
 from ebm_jax.train.objectives import Objective
 from ebm_jax.train.state import TrainState, create_train_state
-from ebm_jax.train.step import make_train_step, shard_state, train_shardings, tutorial_optimizer, tutorial_schedule
+from ebm_jax.train.step import energy_function, make_train_step, shard_state, train_shardings
 
 __all__ = [
+    "Hook",
     "Objective",
-    "ObjectiveTrainState",
     "TrainState",
-    "create_objective_state",
     "create_train_state",
     "energy_function",
-    "make_objective_step",
+    "fit",
     "make_train_step",
     "objectives",
     "shard_state",
     "train_shardings",
-    "tutorial_optimizer",
-    "tutorial_schedule",
 ]

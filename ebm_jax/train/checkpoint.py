@@ -1,4 +1,4 @@
-"""Checkpoints with orbax: `latest/` (every save) and `best/` (by a metric, higher is better).
+"""Checkpoints of any train state with orbax: `latest/` (every save) and `best/` (by a metric).
 
 orbax writes each checkpoint into a temporary folder and renames it when complete, so a run
 killed mid-write leaves the previous checkpoint readable (`latest_step` ignores partial ones).
@@ -6,12 +6,11 @@ Typed PRNG keys are stored as their raw uint32 data and re-wrapped on restore.
 """
 
 import os
-from typing import Optional, Tuple
+from typing import Optional
 
 import jax
 import orbax.checkpoint as ocp
 
-from ebm_jax.train.state import TrainState
 
 
 class Checkpointer:
@@ -23,7 +22,7 @@ class Checkpointer:
             for name in ("latest", "best")
         }
 
-    def save(self, which: str, state: TrainState, meta: dict) -> None:
+    def save(self, which: str, state, meta: dict) -> None:
         """Saves `state` (and JSON-able `meta`) as `which` ("latest" or "best") at its step."""
         manager = self._managers[which]
         step = int(state.step)
@@ -39,8 +38,9 @@ class Checkpointer:
         """The step of the newest complete `which` checkpoint, None if there is none."""
         return self._managers[which].latest_step()
 
-    def restore(self, which: str, template: TrainState) -> Optional[Tuple[TrainState, dict]]:
-        """The newest complete `which` checkpoint as `(state, meta)`, or None if there is none."""
+    def restore(self, which: str, template):
+        """The newest complete `which` checkpoint as `(state, meta)`, the state shaped and typed as
+        `template` (a NamedTuple with an `rng_key` field), or None if there is none."""
         manager = self._managers[which]
         step = manager.latest_step()
         if step is None:
@@ -49,18 +49,18 @@ class Checkpointer:
             state=ocp.args.StandardRestore(_to_storable(template)), meta=ocp.args.JsonRestore()
         )
         restored = manager.restore(step, args=args)
-        return _from_storable(restored.state), dict(restored.meta)
+        return _from_storable(restored.state, type(template)), dict(restored.meta)
 
     def close(self) -> None:
         for manager in self._managers.values():
             manager.close()
 
 
-def _to_storable(state: TrainState):
+def _to_storable(state):
     return state._replace(rng_key=jax.random.key_data(state.rng_key))
 
 
-def _from_storable(stored) -> TrainState:
+def _from_storable(stored, state_type):
     if isinstance(stored, dict):  # orbax may hand back a dict for NamedTuples
-        stored = TrainState(**stored)
+        stored = state_type(**stored)
     return stored._replace(rng_key=jax.random.wrap_key_data(stored.rng_key))

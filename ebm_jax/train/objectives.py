@@ -1,24 +1,29 @@
-"""Objectives: a loss plus where its samples come from, pluggable into one train step.
+"""Objectives: a loss plus where its samples come from, pluggable into the one train step.
 
-An `Objective` is three pure functions (energies here are BATCHED, `[B, ...] -> [B]`, or
-`(x [B, ...], sigma [B]) -> [B]` when `noise_conditional`):
+An `Objective` is three pure functions (energies here are BATCHED, `batch_energy_fn(x [B, ...])
+-> [B]`, or `(x [B, ...], sigma [B]) -> [B]` when `noise_conditional`):
 
-    init(rng_key, batch)                                  -> (objective_params, objective_state)
-    prepare(rng_key, energy_fn, objective_state, batch)   -> (negatives, objective_state)
-    loss(rng_key, energy_fn, objective_params, negatives, batch) -> (loss, metrics)
+    init(rng_key, batch)                                     -> (objective_params, objective_state)
+    prepare(rng_key, batch_energy_fn, objective_state, batch, mesh)
+                                                             -> (prepared, objective_state, metrics)
+    loss(rng_key, batch_energy_fn, objective_params, prepared, batch) -> (loss, metrics)
 
-`prepare` runs with the params frozen (the negative phase: MCMC, noise draws); `loss` is what
-gets differentiated. `objective_params` are learned with the model (NCE's log Z); the
-`objective_state` is carried between steps (a replay buffer, persistent chains, or nothing).
+`prepare` runs with the params frozen (the negative phase: MCMC, noise draws); `prepared` is what
+the loss needs of it (e.g. `(real, fake)`); `loss` is what gets differentiated.
+`objective_params` are learned with the model (NCE's log Z); the `objective_state` is carried
+between steps (a replay buffer, persistent chains, or nothing). `mesh` (None or a `Mesh` with a
+`data` axis) is where the step runs: the samplers split their chains over it.
 
-    replay_cd       chains start from a replay buffer (5 % fresh noise): the tutorial's PCD
+    replay_cd       chains start from a replay buffer (5 % fresh noise): the UvA tutorial's CD
     persistent_cd   a fixed set of persistent chains, all advanced every step (Tieleman 2008)
     cd_k            k sampler steps from the data batch itself (Hinton 2002)
     dsm, ssm, msdsm score matching (single sigma, sliced, multi-scale with E(x, sigma))
     nce             noise-contrastive estimation with a learned log Z
     regularised     adds alpha * mean E(real)^2 and a gradient penalty to any of them
 
-The contrastive ones take `loss="cd"` (CD + alpha L2) or `loss="hinge"` (with `margin`).
+The contrastive ones take a `SamplerSpec` (`langevin.spec`, `mala.spec`, `hmc.spec`) and
+`loss="cd"` (CD + alpha L2) or `loss="hinge"` (with `margin`); their metrics include the
+sampler's mean acceptance when it has one (`sampler_acceptance`).
 """
 
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -26,9 +31,10 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from ebm_jax import buffers, losses, parallel
-from ebm_jax.samplers import langevin
-from ebm_jax.samplers.loop import run_chains
+from ebm_jax import buffers, losses
+from ebm_jax.energies.convert import per_example
+from ebm_jax.samplers.loop import SamplerSpec, sample
+from ebm_jax.types import check
 
 
 class Objective(NamedTuple):
@@ -39,56 +45,15 @@ class Objective(NamedTuple):
     reference_sigma: Optional[float] = None  # the sigma at which a noise-conditional E is "the model"
 
 
-class ChainSampler(NamedTuple):
-    """A sampler of the common contract and how long to run it: `init(position, energy_fn)`,
-    `kernel(rng_key, state, energy_fn, **params)`, `num_steps` per train step.
-
-    `draw`: optional `draw(rng_key, state) -> draws`; when given, `kernel` is the matching move,
-    `kernel(draws, state, energy_fn, **params)`, and the draws are made a block of steps ahead
-    (`samplers.loop`; e.g. `langevin.draw` with `langevin.build_move(...)`).
-    `chain_group`: optional; run each device's chains in groups of at most this many, one group
-    after another (`run_chains(..., chain_group=)`: the same numbers; on a CPU, groups of 64
-    images kept the tutorial CNN's activations in cache, see `experiments/benchmarks/`)."""
-
-    init: Callable
-    kernel: Callable
-    params: dict
-    num_steps: int
-    draw: Optional[Callable] = None
-    chain_group: Optional[int] = None
-
-
-def langevin_sampler(
-    step_size: float,
-    num_steps: int,
-    noise_scale: Optional[float] = None,
-    grad_clip: Optional[float] = None,
-    bounds: Optional[Tuple[float, float]] = None,
-) -> ChainSampler:
-    """Textbook (grad-first) Langevin; noise sqrt(2 step_size) unless `noise_scale` is given."""
-    langevin.check_params(step_size, noise_scale, grad_clip, bounds)
-    if int(num_steps) < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    params = dict(step_size=step_size, noise_scale=noise_scale, grad_clip=grad_clip, bounds=bounds)
-    return ChainSampler(langevin.init, langevin.build_move("grad_first"), params, int(num_steps), langevin.draw)
-
-
-def run_sampler(rng_key, sampler: ChainSampler, energy_fn: Callable, starts: jax.Array, mesh=None):
-    """Runs `sampler.num_steps` steps from `starts [n, ...]` under a batched `energy_fn`;
-    returns `(positions [n, ...], infos [steps, n, ...])` with the positions' gradients stopped.
-    With a `mesh` (axis `parallel.DATA_AXIS`), each device runs its slice of the chains
-    (`parallel.shard_chains`), drawing the same numbers as one device would."""
-    axis_name = None if mesh is None else parallel.DATA_AXIS
-
-    def run(key, starts):
-        energy_one = lambda x: energy_fn(x[None])[0]
-        chains = jax.vmap(lambda x: sampler.init(x, energy_one))(starts)
-        step = lambda first, state: sampler.kernel(first, state, energy_one, **sampler.params)
-        final, _, infos = run_chains(key, step, chains, sampler.num_steps, axis_name=axis_name, draw=sampler.draw,
-                                     chain_group=sampler.chain_group)
-        return jax.lax.stop_gradient(final.position), infos
-
-    return run(rng_key, starts) if mesh is None else parallel.shard_chains(run, mesh)(rng_key, starts)
+def run_negatives(rng_key, sampler: SamplerSpec, batch_energy_fn: Callable, starts: jax.Array, mesh=None):
+    """`sampler.num_steps` steps from `starts [n, ...]` under a batched energy: `(positions [n,
+    ...] with gradients stopped, metrics)`; metrics hold the mean acceptance of a Metropolis
+    sampler. With a `mesh`, each device runs its slice of the chains (`samplers.sample`)."""
+    final, _, infos = sample(rng_key, sampler, per_example(batch_energy_fn), starts, mesh=mesh)
+    metrics = {}
+    if hasattr(infos, "acceptance_rate"):
+        metrics["sampler_acceptance"] = jnp.mean(infos.acceptance_rate)
+    return jax.lax.stop_gradient(final.position), metrics
 
 
 def _no_params_state(rng_key, batch):
@@ -96,14 +61,15 @@ def _no_params_state(rng_key, batch):
 
 
 def _contrastive_loss(loss: str, alpha: float, margin: float) -> Callable:
-    if loss not in ("cd", "hinge"):
-        raise ValueError(f"loss must be 'cd' or 'hinge', got {loss!r}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    """The loss of `prepared = (real, fake)`. Two energy calls rather than one on the
+    concatenation: per-example energies are the same, and on a mesh a concatenation of two split
+    batches would be re-split (an all-to-all)."""
+    check(loss in ("cd", "hinge"), f"loss must be 'cd' or 'hinge', got {loss!r}")
+    check(lambda: alpha >= 0, f"alpha must be >= 0, got {alpha}")
 
-    def loss_fn(rng_key, energy_fn, objective_params, fake, batch):
-        energies = energy_fn(jnp.concatenate([batch, fake]))
-        real_e, fake_e = energies[: batch.shape[0]], energies[batch.shape[0]:]
+    def loss_fn(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        real, fake = prepared
+        real_e, fake_e = batch_energy_fn(real), batch_energy_fn(fake)
         if loss == "cd":
             return losses.contrastive_divergence(real_e, fake_e, alpha)
         return losses.hinge_contrastive(real_e, fake_e, margin, alpha)
@@ -112,34 +78,50 @@ def _contrastive_loss(loss: str, alpha: float, margin: float) -> Callable:
 
 
 def replay_cd(
-    sampler: ChainSampler,
+    sampler: SamplerSpec,
     bounds: Tuple[float, float],
     buffer_capacity: int = 8192,
     reinit_prob: float = 0.05,
     loss: str = "cd",
     alpha: float = 0.1,
     margin: float = 1.0,
+    real_noise: float = 0.0,
 ) -> Objective:
-    """The tutorial's CD: chain starts from a replay buffer with `reinit_prob` fresh uniform noise
-    on `bounds`, the sampled negatives pushed back. State: `ReplayBuffer`."""
-    if not 0.0 <= reinit_prob <= 1.0:
-        raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
+    """CD with a replay buffer (Du & Mordatch 2019; the UvA tutorial's algorithm).
+
+    Per step (keys split from the step's key as key_real, key_buffer, key_mcmc):
+      real    clip(batch + real_noise * N(0, I), bounds) (the batch itself when real_noise = 0)
+      starts  drawn from the buffer, each row fresh Uniform(bounds) noise with prob. `reinit_prob`
+      fake    `sampler` run from the starts, clipped to `bounds`; pushed into the buffer
+      loss    `loss` of E(real) against E(fake)
+    The buffer starts with `batch_size` noise examples. State: `ReplayBuffer`. Metrics add
+    `fresh_fraction`, the share of chains started from fresh noise.
+    """
+    check(lambda: 0.0 <= reinit_prob <= 1.0, f"reinit_prob must be in [0, 1], got {reinit_prob}")
+    check(lambda: real_noise >= 0, f"real_noise must be >= 0, got {real_noise}")
+    check(lambda: bounds[0] < bounds[1], f"bounds must be (low, high) with low < high, got {bounds}")
 
     def init(rng_key, batch):
+        check(batch.shape[0] <= buffer_capacity,
+              f"batch_size={batch.shape[0]} exceeds buffer_capacity={buffer_capacity}")
         return {}, buffers.init(rng_key, buffer_capacity, batch.shape[1:], batch.shape[0], bounds, batch.dtype)
 
-    def prepare(rng_key, energy_fn, buffer, batch):
-        key_buffer, key_mcmc = jax.random.split(rng_key)
-        starts, _ = buffers.sample(key_buffer, buffer, batch.shape[0], reinit_prob, bounds)
-        fake, _ = run_sampler(key_mcmc, sampler, energy_fn, starts)
-        fake = jnp.clip(fake, *bounds)
-        return fake, buffers.push(buffer, fake)
+    def prepare(rng_key, batch_energy_fn, buffer, batch, mesh=None):
+        key_real, key_buffer, key_mcmc = jax.random.split(rng_key, 3)
+        real = batch
+        if real_noise:
+            real = jnp.clip(batch + real_noise * jax.random.normal(key_real, batch.shape, batch.dtype), *bounds)
+        starts, is_fresh = buffers.sample(key_buffer, buffer, batch.shape[0], reinit_prob, bounds)
+        fake, metrics = run_negatives(key_mcmc, sampler, batch_energy_fn, starts, mesh)
+        fake = jnp.clip(fake, *bounds)  # a no-op for bounded Langevin; keeps MALA / HMC in range
+        metrics["fresh_fraction"] = jnp.mean(is_fresh.astype(jnp.float32))
+        return (real, fake), buffers.push(buffer, fake), metrics
 
     return Objective(init, prepare, _contrastive_loss(loss, alpha, margin))
 
 
 def persistent_cd(
-    sampler: ChainSampler,
+    sampler: SamplerSpec,
     num_chains: int,
     bounds: Tuple[float, float],
     loss: str = "cd",
@@ -148,43 +130,41 @@ def persistent_cd(
 ) -> Objective:
     """PCD with `num_chains` persistent chains (uniform noise on `bounds` at the start), every
     chain advanced `sampler.num_steps` steps per train step and never reset. State: `[n, ...]`."""
-    if int(num_chains) < 1:
-        raise ValueError(f"num_chains must be >= 1, got {num_chains}")
+    check(int(num_chains) >= 1, f"num_chains must be >= 1, got {num_chains}")
 
     def init(rng_key, batch):
         low, high = bounds
         shape = (int(num_chains),) + batch.shape[1:]
         return {}, jax.random.uniform(rng_key, shape, batch.dtype, minval=low, maxval=high)
 
-    def prepare(rng_key, energy_fn, chains, batch):
-        chains, _ = run_sampler(rng_key, sampler, energy_fn, chains)
+    def prepare(rng_key, batch_energy_fn, chains, batch, mesh=None):
+        chains, metrics = run_negatives(rng_key, sampler, batch_energy_fn, chains, mesh)
         chains = jnp.clip(chains, *bounds)
-        return chains, chains
+        return (batch, chains), chains, metrics
 
     return Objective(init, prepare, _contrastive_loss(loss, alpha, margin))
 
 
-def cd_k(sampler: ChainSampler, loss: str = "cd", alpha: float = 0.1, margin: float = 1.0) -> Objective:
+def cd_k(sampler: SamplerSpec, loss: str = "cd", alpha: float = 0.1, margin: float = 1.0) -> Objective:
     """CD-k: `sampler.num_steps` (= k) steps started at the data batch. No state."""
 
-    def prepare(rng_key, energy_fn, state, batch):
-        fake, _ = run_sampler(rng_key, sampler, energy_fn, batch)
-        return fake, state
+    def prepare(rng_key, batch_energy_fn, state, batch, mesh=None):
+        fake, metrics = run_negatives(rng_key, sampler, batch_energy_fn, batch, mesh)
+        return (batch, fake), state, metrics
 
     return Objective(_no_params_state, prepare, _contrastive_loss(loss, alpha, margin))
 
 
-def _no_negatives(rng_key, energy_fn, state, batch):
-    return (), state
+def _no_negatives(rng_key, batch_energy_fn, state, batch, mesh=None):
+    return (), state, {}
 
 
 def dsm(sigma: float) -> Objective:
     """Denoising score matching at one noise level `sigma`."""
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    check(lambda: sigma > 0, f"sigma must be > 0, got {sigma}")
 
-    def loss(rng_key, energy_fn, objective_params, negatives, batch):
-        return losses.denoising_score_matching(rng_key, energy_fn, batch, sigma)
+    def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        return losses.denoising_score_matching(rng_key, batch_energy_fn, batch, sigma)
 
     return Objective(_no_params_state, _no_negatives, loss)
 
@@ -192,8 +172,8 @@ def dsm(sigma: float) -> Objective:
 def ssm(num_projections: int = 1, variance_reduced: bool = False) -> Objective:
     """Sliced score matching with `num_projections` Gaussian directions per example."""
 
-    def loss(rng_key, energy_fn, objective_params, negatives, batch):
-        return losses.sliced_score_matching(rng_key, energy_fn, batch, num_projections, variance_reduced)
+    def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        return losses.sliced_score_matching(rng_key, batch_energy_fn, batch, num_projections, variance_reduced)
 
     return Objective(_no_params_state, _no_negatives, loss)
 
@@ -201,11 +181,11 @@ def ssm(num_projections: int = 1, variance_reduced: bool = False) -> Objective:
 def msdsm(sigmas) -> Objective:
     """Multi-scale DSM for a noise-conditional energy E(x, sigma); `sigmas` decreasing."""
     sigmas = tuple(float(s) for s in sigmas)
-    if not sigmas or min(sigmas) <= 0 or any(a <= b for a, b in zip(sigmas, sigmas[1:])):
-        raise ValueError(f"sigmas must be positive and strictly decreasing, got {sigmas}")
+    check(sigmas and min(sigmas) > 0 and all(a > b for a, b in zip(sigmas, sigmas[1:])),
+          f"sigmas must be positive and strictly decreasing, got {sigmas}")
 
-    def loss(rng_key, energy_fn, objective_params, negatives, batch):
-        return losses.multiscale_dsm(rng_key, energy_fn, batch, jnp.asarray(sigmas))
+    def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        return losses.multiscale_dsm(rng_key, batch_energy_fn, batch, jnp.asarray(sigmas))
 
     return Objective(_no_params_state, _no_negatives, loss, noise_conditional=True, reference_sigma=sigmas[-1])
 
@@ -213,43 +193,40 @@ def msdsm(sigmas) -> Objective:
 def nce(noise: losses.NoiseDistribution, nu: int = 1) -> Objective:
     """NCE against `noise` (e.g. `losses.fitted_gaussian(train_data)`), `nu` noise samples per
     data sample; learns `objective_params["log_z"]`."""
-    if int(nu) < 1:
-        raise ValueError(f"nu must be >= 1, got {nu}")
+    check(int(nu) >= 1, f"nu must be >= 1, got {nu}")
 
     def init(rng_key, batch):
         return {"log_z": jnp.zeros((), batch.dtype)}, ()
 
-    def prepare(rng_key, energy_fn, state, batch):
-        return noise.sample(rng_key, int(nu) * batch.shape[0]).astype(batch.dtype), state
+    def prepare(rng_key, batch_energy_fn, state, batch, mesh=None):
+        return noise.sample(rng_key, int(nu) * batch.shape[0]).astype(batch.dtype), state, {}
 
-    def loss(rng_key, energy_fn, objective_params, noise_batch, batch):
-        energies = energy_fn(jnp.concatenate([batch, noise_batch]))
-        n = batch.shape[0]
+    def loss(rng_key, batch_energy_fn, objective_params, noise_batch, batch):
         return losses.noise_contrastive_estimation(
-            energies[:n], energies[n:], noise.log_prob(batch), noise.log_prob(noise_batch), objective_params["log_z"]
-        )
+            batch_energy_fn(batch), batch_energy_fn(noise_batch), noise.log_prob(batch),
+            noise.log_prob(noise_batch), objective_params["log_z"])
 
     return Objective(init, prepare, loss)
 
 
-def reference_energy(objective: Objective, energy_fn: Callable) -> Callable:
-    """The batched energy `[B, ...] -> [B]` that the objective's model stands for: `energy_fn`
-    itself, or E(., reference_sigma) for a noise-conditional one."""
+def reference_energy(objective: Objective, batch_energy_fn: Callable) -> Callable:
+    """The batched energy `[B, ...] -> [B]` that the objective's model stands for:
+    `batch_energy_fn` itself, or E(., reference_sigma) for a noise-conditional one."""
     if not objective.noise_conditional:
-        return energy_fn
+        return batch_energy_fn
     sigma = objective.reference_sigma
-    return lambda x: energy_fn(x, jnp.full((x.shape[0],), sigma, x.dtype))
+    return lambda x: batch_energy_fn(x, jnp.full((x.shape[0],), sigma, x.dtype))
 
 
 def regularised(objective: Objective, energy_l2: float = 0.0, grad_penalty: float = 0.0) -> Objective:
     """Adds `energy_l2 * mean E(real)^2 + grad_penalty * mean ||grad_x E(real)||^2` (at the data,
     through `reference_energy`) to any objective's loss."""
-    if energy_l2 < 0 or grad_penalty < 0:
-        raise ValueError(f"regulariser weights must be >= 0, got {energy_l2}, {grad_penalty}")
+    check(lambda: energy_l2 >= 0 and grad_penalty >= 0,
+          f"regulariser weights must be >= 0, got {energy_l2}, {grad_penalty}")
 
-    def loss(rng_key, energy_fn, objective_params, negatives, batch):
-        value, metrics = objective.loss(rng_key, energy_fn, objective_params, negatives, batch)
-        model = reference_energy(objective, energy_fn)
+    def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        value, metrics = objective.loss(rng_key, batch_energy_fn, objective_params, prepared, batch)
+        model = reference_energy(objective, batch_energy_fn)
         extra = {}
         if energy_l2 > 0:
             extra["loss_energy_l2"] = energy_l2 * jnp.mean(jnp.square(model(batch)))

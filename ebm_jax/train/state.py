@@ -1,45 +1,53 @@
 """The train state: everything that changes during training, as one PyTree of arrays.
 
-Hyper-parameters never live here; they are closed over by `make_train_step`.
+Hyper-parameters never live here; `make_train_step` closes over them.
 """
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax import buffers
+from ebm_jax.train.objectives import Objective
 
 
 class TrainState(NamedTuple):
     step: jax.Array  # int32 [], number of train steps taken
-    params: Any  # the energy's Flax params
+    params: Any  # {"energy": the model's "params" collection, "objective": e.g. {"log_z": []}}
+    model_state: Any  # the model's other collections, e.g. {"batch_stats": ...}; {} if none
     opt_state: optax.OptState
-    buffer: buffers.ReplayBuffer
+    objective_state: Any  # replay buffer / persistent chains / ()
     rng_key: jax.Array  # a typed key (`jax.random.key`); step t uses fold_in(rng_key, t)
 
 
 def create_train_state(
-    rng_key: jax.Array,
-    model,
-    optimizer: optax.GradientTransformation,
-    example_shape: Sequence[int],
-    batch_size: int,
-    buffer_capacity: int = 8192,
-    bounds=(-1.0, 1.0),
+    rng_key: jax.Array, model, objective: Objective, optimizer: optax.GradientTransformation, batch: jax.Array
 ) -> TrainState:
-    """Initial params (`model.init` on a dummy batch), optimizer state and a buffer holding
-    `batch_size` noise examples (as the tutorial)."""
-    if batch_size > buffer_capacity:
-        raise ValueError(f"batch_size={batch_size} exceeds buffer_capacity={buffer_capacity}")
-    key_params, key_buffer, key_train = jax.random.split(rng_key, 3)
-    params = model.init(key_params, jnp.zeros((1, *example_shape), jnp.float32))
-    buffer = buffers.init(key_buffer, buffer_capacity, example_shape, batch_size, bounds)
+    """The state before the first step.
+
+    Args:
+      rng_key: a typed key, split into the model's, the objective's and the training key.
+      model: a Flax module `[B, ...] -> [B]` (`(x, sigma [B]) -> [B]` for a noise-conditional
+        objective), initialised on `batch[:1]` (with sigma = 1).
+      objective: an `Objective`; its params and state are initialised from `batch`.
+      optimizer: an optax transformation over `{"energy": ..., "objective": ...}`.
+      batch: an example batch `[B, ...]`, the shape every step's batch will have.
+
+    Returns:
+      A `TrainState` at step 0.
+    """
+    batch = jnp.asarray(batch)
+    key_params, key_objective, key_train = jax.random.split(rng_key, 3)
+    cond = (jnp.ones((1,), batch.dtype),) if objective.noise_conditional else ()
+    variables = dict(model.init(key_params, batch[:1], *cond))
+    objective_params, objective_state = objective.init(key_objective, batch)
+    params = {"energy": variables.pop("params"), "objective": objective_params}
     return TrainState(
         step=jnp.asarray(0, jnp.int32),
         params=params,
+        model_state=variables,
         opt_state=optimizer.init(params),
-        buffer=buffer,
+        objective_state=objective_state,
         rng_key=key_train,
     )

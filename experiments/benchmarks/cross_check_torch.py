@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from torch_reference import TutorialCNN as TorchCNN  # noqa: E402
 from torch_reference import langevin as torch_langevin  # noqa: E402
 
+from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example  # noqa: E402
 from ebm_jax.samplers import langevin, run_chains  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> int:
 
     x_torch = torch_langevin(torch_model, nchw, steps=5, add_noise=False).numpy().transpose(0, 2, 3, 1)
     kernel = langevin.build_kernel("noise_first")
-    sampler_params = dict(langevin.tutorial_params(), noise_scale=0.0)
+    sampler_params = dict(presets.tutorial_sampler().params, noise_scale=0.0)
     energy_fn = per_example(model.apply, params)
     step = lambda k, s: kernel(k, s, energy_fn, **sampler_params)
     final, _, _ = run_chains(jax.random.key(0), step, langevin.LangevinState(jnp.asarray(images)), 5)

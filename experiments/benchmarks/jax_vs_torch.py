@@ -44,11 +44,10 @@ from jax.sharding import NamedSharding, PartitionSpec
 sys.path.insert(0, os.path.dirname(__file__))
 import torch_reference  # noqa: E402
 
-from ebm_jax import parallel  # noqa: E402
-from ebm_jax.energies import TutorialCNN  # noqa: E402
-from ebm_jax.samplers import langevin  # noqa: E402
-from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer  # noqa: E402
-from ebm_jax.train.objectives import ChainSampler, run_sampler  # noqa: E402
+from ebm_jax import parallel, presets  # noqa: E402
+from ebm_jax.energies import TutorialCNN, per_example  # noqa: E402
+from ebm_jax.samplers import sample  # noqa: E402
+from ebm_jax.train import create_train_state, make_train_step, shard_state  # noqa: E402
 
 
 class JaxImpl:
@@ -59,18 +58,20 @@ class JaxImpl:
         effect there)."""
         self.name, self.mesh, self.chain_group = name, mesh, chain_group
         self.model = TutorialCNN()
-        self.optimizer = tutorial_optimizer(steps_per_epoch=469)
-        state = create_train_state(jax.random.key(0), self.model, self.optimizer, (28, 28, 1), 128)
+        self.optimizer = presets.tutorial_optimizer(steps_per_epoch=469)
+        objective = presets.tutorial_objective(presets.tutorial_sampler(chain_group=chain_group))
+        batch = jax.numpy.zeros((128, 28, 28, 1))
+        state = create_train_state(jax.random.key(0), self.model, objective, self.optimizer, batch)
         self.state = state if mesh is None else shard_state(state, mesh)
-        self.step_fn = make_train_step(self.model.apply, self.optimizer, mesh=mesh, sampler_chain_group=chain_group)
-        move, params = langevin.build_move("noise_first"), langevin.tutorial_params()
+        self.step_fn = make_train_step(self.model.apply, objective, self.optimizer, mesh=mesh)
         model = self.model
 
-        def sample(key, model_params, x, num_steps):  # as the train step runs it: draws made ahead
-            sampler = ChainSampler(langevin.init, move, params, num_steps, langevin.draw, chain_group)
-            return run_sampler(key, sampler, lambda x: model.apply(model_params, x), x, mesh)[0]
+        def run(key, model_params, x, num_steps):  # as the train step runs it: draws made ahead
+            spec = presets.tutorial_sampler(num_steps, chain_group=chain_group)
+            energy_fn = per_example(model.apply, {"params": model_params["energy"]})
+            return sample(key, spec, energy_fn, x, mesh=mesh)[0].position
 
-        self.sample = jax.jit(sample, static_argnums=3)
+        self.sample = jax.jit(run, static_argnums=3)
         self.key = jax.random.key(1)
 
     def images(self, n):
@@ -136,14 +137,16 @@ def _jax_probe(num_devices, chain_group):
     return ("import jax\n"
             "from ebm_jax import parallel\n"
             "from ebm_jax.energies import TutorialCNN\n"
-            "from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer\n"
+            "from ebm_jax import presets\n"
+            "from ebm_jax.train import create_train_state, make_train_step, shard_state\n"
             f"parallel.split_cpu({num_devices})\n"
             f"mesh = parallel.data_mesh() if {num_devices} > 1 else None\n"
-            "model, opt = TutorialCNN(), tutorial_optimizer(469)\n"
-            "state = create_train_state(jax.random.key(0), model, opt, (28, 28, 1), 128)\n"
-            "state = state if mesh is None else shard_state(state, mesh)\n"
-            f"step = make_train_step(model.apply, opt, mesh=mesh, sampler_chain_group={chain_group})\n"
+            "model, opt = TutorialCNN(), presets.tutorial_optimizer(469)\n"
+            f"objective = presets.tutorial_objective(presets.tutorial_sampler(chain_group={chain_group}))\n"
             "batch = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)\n"
+            "state = create_train_state(jax.random.key(0), model, objective, opt, batch)\n"
+            "state = state if mesh is None else shard_state(state, mesh)\n"
+            "step = make_train_step(model.apply, objective, opt, mesh=mesh)\n"
             "for _ in range(3):\n    state, m = step(state, batch)\n"
             "jax.block_until_ready(m)\n"
             "if jax.default_backend() != 'cpu':\n"

@@ -22,6 +22,7 @@ import re
 import jax
 import jax.numpy as jnp
 
+from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.samplers import langevin, run_chains
 
@@ -37,7 +38,7 @@ def main():
     model = TutorialCNN()
     params = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
     energy_fn = per_example(model.apply, params)
-    move, sampler_params = langevin.build_move("noise_first"), langevin.tutorial_params()
+    move, sampler_params = langevin.build_move("noise_first"), presets.tutorial_sampler().params
     x = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)
     states = jax.vmap(langevin.init)(x)
     step = lambda z, s: move(z, s, energy_fn, **sampler_params)

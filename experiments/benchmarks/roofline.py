@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ebm_jax import presets  # noqa: E402
 from ebm_jax import parallel
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.samplers import langevin
@@ -102,7 +103,7 @@ def main():
     model = TutorialCNN()
     params = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
     energy_fn = per_example(model.apply, params)
-    kernel, sampler_params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+    kernel, sampler_params = langevin.build_kernel("noise_first"), presets.tutorial_sampler().params
     x = jax.random.uniform(jax.random.key(1), (args.batch_size, 28, 28, 1), minval=-1, maxval=1)
     states = jax.vmap(langevin.init)(x)
     step = lambda key, s: kernel(key, s, energy_fn, **sampler_params)

@@ -13,6 +13,7 @@ Prototype only: not used by the library.
 """
 import time, numpy as np, jax, jax.numpy as jnp
 from jax import lax
+from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.energies.conv import loop_friendly_conv, conv_nhwc
 from ebm_jax.samplers import langevin, run_chains
@@ -52,7 +53,7 @@ def med(f, a, r):
     return float(np.median(ts))
 
 x = jax.random.uniform(jax.random.key(1), (128, 28, 28, 1), minval=-1, maxval=1)
-kernel, sp = langevin.build_kernel("noise_first"), langevin.tutorial_params()
+kernel, sp = langevin.build_kernel("noise_first"), presets.tutorial_sampler().params
 fns = {}
 for name, conv in [("loop_friendly", loop_friendly_conv), ("s2d", s2d_conv)]:
     model = TutorialCNN(conv=conv)

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from jax import lax
 
+from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.energies.conv import loop_friendly_conv, reformulated_conv
 from ebm_jax.samplers import langevin, run_chains
@@ -69,7 +70,7 @@ def main():
 
     # Langevin: the tutorial's loop on a batch, jitted as one scan.
     move = langevin.build_move("noise_first")
-    params = langevin.tutorial_params()
+    params = presets.tutorial_sampler().params
 
     @jax.jit
     def sample(key, model_params, x):  # draws made ahead, as the train step runs it

@@ -1,81 +1,105 @@
-"""Configuration of the MNIST experiment (a frozen dataclass; presets via `get_config`)."""
+"""Configuration of the MNIST experiment: frozen dataclasses, presets via `get_config`.
+
+Every field is a command-line flag (`ebm_jax.experiments.cli`): `--batch-size 64`, and for the
+sampler section `--sampler hmc --sampler-num-steps 20 --sampler-step-size 0.01`.
+"""
 
 import dataclasses
 from typing import Optional
 
+from ebm_jax.experiments.cli import setting
+
 PRESETS = ("default", "tutorial")
+SAMPLERS = ("langevin", "mala", "hmc")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """The sampler of the negatives; its step size for MALA / HMC comes from a dual-averaging
+    warm-up on the initial model unless given."""
+
+    name: str = setting("langevin", "sampler of the negatives: the tutorial's Langevin loop, MALA or HMC",
+                        choices=SAMPLERS)
+    num_steps: int = setting(60, "sampler steps per train step")
+    step_size: Optional[float] = setting(None, "step size; None: 10 for Langevin (the tutorial's), a "
+                                               "warm-up's for MALA and HMC")
+    noise_scale: float = setting(0.005, "Langevin: noise standard deviation per step")
+    grad_clip: float = setting(0.03, "Langevin: each gradient coordinate clamped to +-this")
+    leapfrog_steps: int = setting(5, "HMC: leapfrog steps per move")
+    target_acceptance: Optional[float] = setting(None, "MALA / HMC warm-up target; None: 0.574 (MALA), 0.8 (HMC)")
+    warmup_steps: int = setting(200, "MALA / HMC: dual-averaging warm-up steps at the start")
+    chain_group: Optional[int] = setting(None, "run each device's chains this many at a time (same numbers)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    # data
-    dataset: str = "mnist"  # "mnist" or "fashion_mnist"
-    data_dir: Optional[str] = None  # None: $EBM_JAX_DATA_DIR, Debian's folder, cache, tfds, download
-    # model
-    model: str = "tutorial_cnn"  # "tutorial_cnn" or "course_cnn"
-    features: int = 32
-    # optimisation (the tutorial: Adam(1e-4, b1=0, b2=0.999), clip 0.1, lr x0.97 per epoch)
-    epochs: int = 60
-    max_steps: Optional[int] = None  # stop after this many train steps in total
-    batch_size: int = 128
-    learning_rate: float = 1e-4
-    b1: float = 0.0
-    b2: float = 0.999
-    clip_norm: float = 0.1
-    lr_decay_per_epoch: float = 0.97
-    # loss
-    alpha: float = 0.1
-    real_noise: float = 0.005
-    # sampler of the negatives: "langevin" (the tutorial's loop), "mala" or "hmc"; replay buffer
-    sampler: str = "langevin"
-    mcmc_steps: int = 60
-    step_size: float = 10.0  # Langevin: gradient multiplier
-    noise_scale: float = 0.005  # Langevin: noise standard deviation
-    grad_clip: float = 0.03  # Langevin: gradient clamp
-    mala_step_size: float = 1e-4  # MALA: drift step_size * grad, noise sqrt(2 * step_size)
-    hmc_step_size: float = 1e-2
-    hmc_leapfrog_steps: int = 5
-    buffer_capacity: int = 8192
-    reinit_prob: float = 0.05
-    # evaluation and logging
-    generation_steps: int = 256
-    generation_snapshots: int = 8
-    generation_chains: int = 8
-    num_samples: int = 64
-    num_noise_images: int = 1024
-    eval_batch_size: int = 256
-    max_eval_images: Optional[int] = None  # cap the test images used (None: the whole split)
-    log_every: int = 10
-    seed: int = 42
+    dataset: str = setting("mnist", "dataset", choices=("mnist", "fashion_mnist"))
+    data_dir: Optional[str] = setting(None, "folder with the four IDX files; None: $EBM_JAX_DATA_DIR, "
+                                            "Debian's folder, the cache, tfds, a download")
+    model: str = setting("tutorial_cnn", "energy network", choices=("tutorial_cnn", "course_cnn"))
+    features: int = setting(32, "TutorialCNN width c (layers c/2, c, 2c, 2c)")
+    epochs: int = setting(60, "epochs of the training split")
+    max_steps: Optional[int] = setting(None, "stop after this many train steps in total")
+    batch_size: int = setting(128, "training batch size (= chains per step)")
+    learning_rate: float = setting(1e-4, "Adam learning rate at epoch 0")
+    b1: float = setting(0.0, "Adam b1")
+    b2: float = setting(0.999, "Adam b2")
+    clip_norm: float = setting(0.1, "global gradient-norm clip")
+    lr_decay_per_epoch: float = setting(0.97, "learning rate factor per epoch")
+    alpha: float = setting(0.1, "weight of the L2 energy term of the CD loss")
+    real_noise: float = setting(0.005, "std of the Gaussian noise added to training images")
+    buffer_capacity: int = setting(8192, "replay buffer size")
+    reinit_prob: float = setting(0.05, "share of chains started from fresh noise")
+    sampler: SamplerConfig = SamplerConfig()
+    generation_steps: int = setting(256, "sampler steps when generating from noise")
+    generation_snapshots: int = setting(8, "snapshots shown of each generation chain")
+    generation_chains: int = setting(8, "chains in the generation figure")
+    num_samples: int = setting(64, "samples generated from noise for the final report")
+    num_noise_images: int = setting(1024, "uniform-noise images in the evaluation")
+    eval_batch_size: int = setting(256, "batch size of the evaluation passes")
+    max_eval_images: Optional[int] = setting(None, "cap on the test images evaluated (None: all)")
+    log_every: int = setting(10, "train metrics logged every this many steps")
+    seed: int = setting(42, "seed of the initialisation, batches and sampler")
 
     def validate(self) -> None:
         """Raises ValueError with a readable message on nonsense settings."""
-        positive = ("epochs", "batch_size", "mcmc_steps", "buffer_capacity", "generation_steps",
-                    "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
-                    "eval_batch_size", "log_every", "features", "hmc_leapfrog_steps")
+        positive = ("epochs", "batch_size", "buffer_capacity", "generation_steps", "generation_snapshots",
+                    "generation_chains", "num_samples", "num_noise_images", "eval_batch_size", "log_every",
+                    "features", "sampler.num_steps", "sampler.leapfrog_steps", "sampler.warmup_steps")
         for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "step_size", "clip_norm", "grad_clip", "mala_step_size", "hmc_step_size"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("alpha", "real_noise", "noise_scale"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            if _get(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {_get(self, name)}")
+        for name in ("learning_rate", "clip_norm", "sampler.grad_clip"):
+            if not _get(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {_get(self, name)}")
+        for name in ("alpha", "real_noise", "sampler.noise_scale"):
+            if not _get(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {_get(self, name)}")
+        if self.sampler.step_size is not None and not self.sampler.step_size > 0:
+            raise ValueError(f"sampler.step_size must be > 0, got {self.sampler.step_size}")
+        if self.sampler.target_acceptance is not None and not 0 < self.sampler.target_acceptance < 1:
+            raise ValueError(f"sampler.target_acceptance must be in (0, 1), got {self.sampler.target_acceptance}")
         if not 0 <= self.reinit_prob <= 1:
             raise ValueError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        for name in ("max_steps", "max_eval_images", "sampler.chain_group"):
+            if _get(self, name) is not None and _get(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {_get(self, name)}")
         if self.batch_size > self.buffer_capacity:
             raise ValueError(f"batch_size={self.batch_size} exceeds buffer_capacity={self.buffer_capacity}")
         if self.generation_steps % self.generation_snapshots:
             raise ValueError("generation_snapshots must divide generation_steps")
         if self.dataset not in ("mnist", "fashion_mnist"):
             raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist', got {self.dataset!r}")
-        if self.sampler not in ("langevin", "mala", "hmc"):
-            raise ValueError(f"sampler must be 'langevin', 'mala' or 'hmc', got {self.sampler!r}")
+        if self.sampler.name not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler.name!r}")
         if self.model not in ("tutorial_cnn", "course_cnn"):
             raise ValueError(f"model must be 'tutorial_cnn' or 'course_cnn', got {self.model!r}")
+
+
+# Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
+RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "log_every", "generation_steps",
+                     "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
+                     "eval_batch_size", "sampler.chain_group")
 
 
 def get_config(preset: str = "default") -> Config:
@@ -84,13 +108,13 @@ def get_config(preset: str = "default") -> Config:
     "tutorial": the UvA tutorial exactly: 60 epochs, batch 128, 60 Langevin steps of size 10,
     noise 0.005, gradient clamp 0.03, buffer 8192 with 5 % fresh noise, alpha 0.1,
     Adam(1e-4, b1=0, b2=0.999), global-norm clip 0.1, lr x0.97 per epoch. On the full 60k
-    MNIST that is 28k steps (hours on a GPU-less machine; the tutorial's own run used a GPU).
+    MNIST that is 28k steps (hours on a GPU-less machine).
 
-        python -m ebm_jax.experiments.mnist --preset tutorial --workdir runs/tutorial
+        python -m ebm_jax.experiments.mnist --preset tutorial
 
     "default": the same model, loss, sampler and optimizer, for 1,000 train steps (25.6 epochs of
-    the 5k-image offline training subset in ../shared/data/mnist): about 8 minutes on a 2-core
-    x86 CPU split into 2 devices (0.37 s per train step plus evaluation). See the README.
+    the 5k-image offline training subset): about 8 minutes on a 2-core x86 CPU split into 2
+    devices; the README gives the measured time and results.
 
         python -m ebm_jax.experiments.mnist --data-dir ../shared/data/mnist
     """
@@ -99,3 +123,9 @@ def get_config(preset: str = "default") -> Config:
     if preset == "default":
         return Config(epochs=60, max_steps=1000)
     raise ValueError(f"unknown preset {preset!r}; choose from {PRESETS}")
+
+
+def _get(config, dotted):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config

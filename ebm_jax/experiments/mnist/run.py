@@ -1,69 +1,89 @@
-"""`train_and_evaluate(config, workdir)`: the tutorial's experiment, end to end.
+"""`train_and_evaluate(config, workdir)`: the tutorial's experiment on the library's fit loop.
 
-Writes into `workdir`:
-  config.json, metrics.jsonl (every logged step), tensorboard/ (scalars and image grids),
-  checkpoints/latest and checkpoints/best (orbax; best = largest validation CD gap),
-  buffer.png, generation_steps.png, samples.png, energy_hist.png, training_curves.png,
-  metrics.json (the final analysis).
+    build(config, steps_per_epoch, ...)  model, objective, optimizer (the tutorial's replay CD)
+    _Evaluator                           the tutorial's callbacks as `fit` hooks (validation gap,
+                                         buffer and generation images) and the final analysis
 
-The validation CD gap is E(uniform noise) - E(test images), both means over the test split
-(the tutorial's `val_contrastive_divergence` with our sign: a larger gap separates data from
-noise better).
+Writes into `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/latest and
+checkpoints/best (best = largest validation CD gap), buffer.png, generation_steps.png,
+samples.png, energy_hist.png, training_curves.png and metrics.json (the final analysis).
+The validation CD gap is E(uniform noise) - E(test images), both means over the test split (the
+tutorial's `val_contrastive_divergence` with our sign: a larger gap separates data from noise).
 """
 
-import dataclasses
 import json
 import os
-import time
-from typing import Dict, Optional
+from typing import Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh
-from tqdm.auto import tqdm
 
-from ebm_jax import buffers
+from ebm_jax import buffers, presets
 from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, plots
-from ebm_jax.experiments.mnist.config import Config
-from ebm_jax.samplers import hmc, langevin, mala
-from ebm_jax.samplers.generate import generate_from_noise
-from ebm_jax.train import create_train_state, make_train_step, shard_state, tutorial_optimizer, tutorial_schedule
+from ebm_jax.experiments.cli import apply_flat, flatten
+from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
+from ebm_jax.samplers import adaptation, hmc, mala, sample, uniform_starts
+from ebm_jax.samplers.loop import SamplerSpec
+from ebm_jax.train import Hook, TrainState, create_train_state, fit, make_train_step, shard_state
 from ebm_jax.train.checkpoint import Checkpointer
-from ebm_jax.train.logging import MetricWriter, read_metrics
+from ebm_jax.train.logging import read_metrics
+from ebm_jax.train.loop import write_json
 
 EXAMPLE_SHAPE = (28, 28, 1)
-# Settings that must not change between a run and its resumption.
-_RESUME_KEYS = ("dataset", "model", "features", "batch_size", "learning_rate", "b1", "b2",
-                "clip_norm", "lr_decay_per_epoch", "alpha", "real_noise", "sampler", "mcmc_steps",
-                "step_size", "noise_scale", "grad_clip", "mala_step_size", "hmc_step_size",
-                "hmc_leapfrog_steps", "buffer_capacity", "reinit_prob", "seed")
+_TARGETS = {"mala": 0.574, "hmc": 0.8}
 
 
-def build_model(config: Config):
-    if config.model == "tutorial_cnn":
-        return TutorialCNN(features=config.features)
-    return CourseCNN()
+class Build(NamedTuple):
+    model: object
+    optimizer: optax.GradientTransformation
+    learning_rate: object  # step -> learning rate
 
 
-def sampler_for(config: Config):
-    """`(init, kernel, params, draw)` of the configured negative sampler; `draw` is None where the
-    kernel takes a key, else `kernel` is the move taking `draw`'s output (`ChainSampler.draw`)."""
-    if config.sampler == "mala":
-        return mala.init, mala.build_kernel(), dict(step_size=config.mala_step_size), None
-    if config.sampler == "hmc":
-        return hmc.init, hmc.build_kernel(), dict(step_size=config.hmc_step_size,
-                                                  num_integration_steps=config.hmc_leapfrog_steps), None
-    params = dict(step_size=config.step_size, noise_scale=config.noise_scale,
-                  grad_clip=config.grad_clip, bounds=(-1.0, 1.0))
-    return langevin.init, langevin.build_move("noise_first"), params, langevin.draw
+def build(config: Config, steps_per_epoch: int) -> Build:
+    """The model and the tutorial's optimizer (clip, Adam, per-epoch decay) for `config`."""
+    model = TutorialCNN(features=config.features) if config.model == "tutorial_cnn" else CourseCNN()
+    optimizer = presets.tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
+                                           config.clip_norm, config.lr_decay_per_epoch)
+    schedule = presets.tutorial_schedule(steps_per_epoch, config.learning_rate, config.lr_decay_per_epoch)
+    return Build(model, optimizer, schedule)
+
+
+def objective_for(config: Config, sampler: SamplerSpec):
+    return presets.tutorial_objective(sampler, config.buffer_capacity, config.reinit_prob, config.alpha,
+                                      config.real_noise)
+
+
+def build_sampler(config: Config, rng_key=None, energy_fn=None) -> SamplerSpec:
+    """The configured sampler. MALA and HMC without a step size get one from a dual-averaging
+    warm-up (`samplers.adaptation.warmup`) of `batch_size` chains from uniform noise under
+    `energy_fn` (the initial model), aiming at the configured acceptance."""
+    s = config.sampler
+    if s.name == "langevin":
+        return presets.tutorial_sampler(s.num_steps, 10.0 if s.step_size is None else s.step_size,
+                                        s.noise_scale, s.grad_clip, s.chain_group)
+    make = ((lambda step: mala.spec(s.num_steps, step, s.chain_group)) if s.name == "mala" else
+            (lambda step: hmc.spec(s.num_steps, step, s.leapfrog_steps, chain_group=s.chain_group)))
+    if s.step_size is not None:
+        return make(s.step_size)
+    key_starts, key_warmup = jax.random.split(rng_key)
+    spec = make(1e-3)
+    starts = uniform_starts(key_starts, config.batch_size, EXAMPLE_SHAPE)
+    states = jax.vmap(lambda x: spec.init(x, energy_fn))(starts)
+    params = {k: v for k, v in spec.params.items() if k != "step_size"}
+    target = s.target_acceptance or _TARGETS[s.name]
+    warm = jax.jit(lambda key, states: adaptation.warmup(key, spec.kernel, states, energy_fn, s.warmup_steps,
+                                                         1e-3, target, **params)[0])
+    return make(float(warm(key_warmup, states)))
 
 
 def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True,
                        mesh: Optional[Mesh] = None) -> Dict:
-    """Trains, logs, checkpoints and analyses; returns the content of `metrics.json`.
+    """Trains on the library's loop, then analyses; returns the content of `metrics.json`.
 
     `mesh`: a mesh with a `data` axis (`ebm_jax.parallel.data_mesh`) to split each batch and its
     sampler chains over; None runs on one device. The command line passes one over every core."""
@@ -77,169 +97,124 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     if config.max_eval_images is not None:
         test_images = test_images[: config.max_eval_images]
     steps_per_epoch = data_lib.steps_per_epoch(len(train_images), config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
+    total_steps = config.epochs * steps_per_epoch if config.max_steps is None else min(
+        config.epochs * steps_per_epoch, config.max_steps)
 
-    os.makedirs(workdir, exist_ok=True)
-    model = build_model(config)
-    optimizer = tutorial_optimizer(steps_per_epoch, config.learning_rate, config.b1, config.b2,
-                                   config.clip_norm, config.lr_decay_per_epoch)
-    learning_rate = tutorial_schedule(steps_per_epoch, config.learning_rate, config.lr_decay_per_epoch)
-    sampler_init, sampler_kernel, params, sampler_draw = sampler_for(config)
-    train_step = make_train_step(
-        model.apply, optimizer, sampler_init=sampler_init, sampler_kernel=sampler_kernel,
-        sampler_params=params, sampler_draw=sampler_draw, num_mcmc_steps=config.mcmc_steps,
-        alpha=config.alpha, real_noise=config.real_noise, reinit_prob=config.reinit_prob, mesh=mesh)
-    root_key = jax.random.key(config.seed)
-    key_init, key_eval = jax.random.split(root_key)
-    state = create_train_state(key_init, model, optimizer, EXAMPLE_SHAPE, config.batch_size,
-                               config.buffer_capacity)
-    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state, best_gap = _restore_or_start(checkpoints, state, config, workdir, resume)
-    if mesh is not None:
-        state = shard_state(state, mesh)
-    _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(config))
+    model, optimizer, learning_rate = build(config, steps_per_epoch)
+    key_init, key_eval, key_warmup = jax.random.split(jax.random.key(config.seed), 3)
+    first = jnp.zeros((config.batch_size, *EXAMPLE_SHAPE), jnp.float32)
+    # The objective's state (the replay buffer) does not depend on its sampler, whose MALA / HMC
+    # step size may come from a warm-up under the initial params: built after the state.
+    state = create_train_state(key_init, model, objective_for(config, presets.tutorial_sampler(1)), optimizer, first)
+    sampler = build_sampler(config, key_warmup, per_example(model.apply, variables(state)))
+    objective = objective_for(config, sampler)
+    train_step = make_train_step(model.apply, objective, optimizer, mesh=mesh)
 
-    evaluator = _Evaluator(model, config, key_eval, test_images)
-    writer = MetricWriter(workdir)
-    print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, "
-          f"training steps {int(state.step)} -> {total_steps}; "
-          f"{1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
-    start_step = int(state.step)
-    timing = {"first_step_s": None, "eval_s": 0.0}
-    loop_start = time.perf_counter()
-    diverged = False
-    bar = tqdm(total=total_steps, initial=start_step, disable=not progress, desc="train", unit="step")
-    try:
-        indices = None
-        for step in range(start_step, total_steps):
-            epoch, index = divmod(step, steps_per_epoch)
-            if indices is None or index == 0:
-                indices = data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)
-            state, metrics = train_step(state, jnp.asarray(train_images[indices[index]]))
-            if step == start_step:  # includes compilation
-                jax.block_until_ready(metrics)
-                timing["first_step_s"] = time.perf_counter() - loop_start
-            last_of_epoch = index == steps_per_epoch - 1 or step + 1 == total_steps
-            if (step + 1) % config.log_every == 0 or last_of_epoch:
-                metrics = {k: float(v) for k, v in metrics.items()}  # host sync, outside the step
-                if not np.isfinite(metrics["loss"]):
-                    diverged = True
-                    raise FloatingPointError(
-                        f"the loss became {metrics['loss']} at step {step + 1}; nothing was saved after "
-                        "it, so --resume restarts from the last epoch's checkpoint (consider a smaller "
-                        "--step-size or learning rate)")
-                writer.scalars(step + 1, dict(metrics, learning_rate=float(learning_rate(step))), "train/")
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", E_real=f"{metrics['energy_real']:.3f}",
-                                E_fake=f"{metrics['energy_fake']:.3f}")
-            bar.update(1)
-            if last_of_epoch:
-                tic = time.perf_counter()
-                gap = evaluator.end_of_epoch(state, writer, epoch)
-                meta = {"val_cd_gap": gap, "epoch": epoch, "best_val_cd_gap": max(best_gap, gap)}
-                checkpoints.save("latest", state, meta)
-                if gap > best_gap:
-                    best_gap = gap
-                    checkpoints.save("best", state, meta)
-                timing["eval_s"] += time.perf_counter() - tic
-        jax.block_until_ready(state)
-    finally:
-        bar.close()
-        if not diverged and _usable(state) and int(state.step) > start_step:
-            checkpoints.save("latest", state, {"best_val_cd_gap": float(best_gap), "interrupted": True})
-        writer.close()
-        checkpoints.close()
-    loop_s = time.perf_counter() - loop_start
-    steps_done = int(state.step) - start_step
-    train_s = loop_s - timing["eval_s"]
+    def batch_fn(t):
+        epoch, index = divmod(t, steps_per_epoch)
+        return train_images[data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)[index]]
+
+    evaluator = _Evaluator(model, config, sampler, key_eval, test_images)
+    print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
+          f"steps; {1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
+    state, summary = fit(
+        train_step, state, batch_fn, total_steps, workdir,
+        hooks=[Hook(lambda state, writer: evaluator.end_of_epoch(state, writer, steps_per_epoch), steps_per_epoch)],
+        log_every=config.log_every, checkpoint_every=steps_per_epoch, best_metric="cd_gap", resume=resume,
+        config=flatten(config), resume_may_change=RESUME_MAY_CHANGE,
+        place_state=(lambda s: s) if mesh is None else (lambda s: shard_state(s, mesh)),
+        extra_metrics=lambda t: {"learning_rate": float(learning_rate(t))}, progress=progress)
     report = evaluator.final_report(state, train_images, workdir)
+    timing = summary["timing"]
     report.update(
         data=dataset.source,
         train_steps=int(state.step),
         steps_per_epoch=steps_per_epoch,
-        best_val_cd_gap=float(best_gap),
+        best_val_cd_gap=summary["best"],
+        sampler={"name": config.sampler.name, **{k: v for k, v in sampler.params.items() if k != "bounds"}},
         timing={
-            "train_loop_s": loop_s,
-            "epoch_end_eval_and_checkpoint_s": timing["eval_s"],
+            "train_loop_s": timing["loop_s"],
+            "epoch_end_eval_and_checkpoint_s": timing["hooks_and_checkpoints_s"],
             "first_step_incl_compile_s": timing["first_step_s"],
-            # later steps only: excludes compilation and the epoch-end evaluation
-            "seconds_per_train_step": (train_s - timing["first_step_s"]) / (steps_done - 1) if steps_done > 1 else None,
+            "seconds_per_train_step": timing["seconds_per_step"],  # without compilation and epoch ends
         },
         devices=[str(d) for d in (jax.devices()[:1] if mesh is None else mesh.devices.flat)],
     )
-    _write_json(os.path.join(workdir, "metrics.json"), report)
+    write_json(os.path.join(workdir, "metrics.json"), report)
     return report
 
 
+def variables(state: TrainState) -> Dict:
+    """The model's variables in `state` (what `model.apply` takes)."""
+    return {"params": state.params["energy"], **state.model_state}
+
+
 class _Evaluator:
-    """Per-epoch validation and figures, and the final analysis; jitted pieces compiled once."""
+    """The tutorial's callbacks (per-epoch validation and figures) and the final analysis."""
 
-    def __init__(self, model, config: Config, rng_key, test_images):
+    def __init__(self, model, config: Config, sampler: SamplerSpec, rng_key, test_images):
         self.model, self.config, self.key, self.test_images = model, config, rng_key, test_images
-        sampler_init, kernel, params, draw = sampler_for(config)
+        generator = sampler._replace(num_steps=config.generation_steps)
 
-        def generate(key, model_params, num_chains, thin):
-            energy_fn = per_example(model.apply, model_params)
-            samples, trace = generate_from_noise(key, energy_fn, sampler_init, kernel, params, EXAMPLE_SHAPE,
-                                                 num_chains, config.generation_steps, thin,
-                                                 sampler_draw=draw)
-            clamp = lambda x: None if x is None else jnp.clip(x, -1.0, 1.0)  # MALA / HMC are unbounded
-            return clamp(samples), clamp(trace)
+        def generate(key, model_variables, num_chains, thin):
+            key_starts, key_run = jax.random.split(key)
+            starts = uniform_starts(key_starts, num_chains, EXAMPLE_SHAPE)
+            final, trace, _ = sample(key_run, generator, per_example(model.apply, model_variables), starts, thin=thin)
+            # MALA / HMC are unbounded: show and score samples in the images' range
+            return jnp.clip(final.position, -1.0, 1.0), None if trace is None else jnp.clip(trace.position, -1.0, 1.0)
 
         thin = config.generation_steps // config.generation_snapshots
-        self.generate_steps = jax.jit(lambda k, p: generate(k, p, config.generation_chains, thin))
-        self.generate_samples = jax.jit(lambda k, p: generate(k, p, config.num_samples, None)[0])
+        self.generate_steps = jax.jit(lambda k, v: generate(k, v, config.generation_chains, thin)[1])
+        self.generate_samples = jax.jit(lambda k, v: generate(k, v, config.num_samples, None)[0])
         self.snapshot_steps = [thin * (i + 1) for i in range(config.generation_snapshots)]
 
-    def _energies(self, params, images):
-        return analysis.dataset_energies(self.model.apply, params, images, self.config.eval_batch_size)
+    def _energies(self, model_variables, images):
+        return analysis.dataset_energies(self.model.apply, model_variables, images, self.config.eval_batch_size)
 
-    def validation_gap(self, params, epoch) -> Dict[str, float]:
+    def validation_gap(self, model_variables, epoch) -> Dict[str, float]:
         key = jax.random.fold_in(self.key, epoch)
         noise = np.asarray(jax.random.uniform(key, self.test_images.shape, minval=-1.0, maxval=1.0))
-        e_real = self._energies(params, self.test_images).mean()
-        e_noise = self._energies(params, noise).mean()
+        e_real = self._energies(model_variables, self.test_images).mean()
+        e_noise = self._energies(model_variables, noise).mean()
         return {"cd_gap": float(e_noise - e_real), "energy_real": float(e_real), "energy_noise": float(e_noise)}
 
-    def end_of_epoch(self, state, writer: MetricWriter, epoch: int) -> float:
-        step = int(state.step)
-        val = self.validation_gap(state.params, epoch)
+    def end_of_epoch(self, state, writer, steps_per_epoch: int) -> Dict[str, float]:
+        step, model_variables = int(state.step), variables(state)
+        epoch = (step - 1) // steps_per_epoch
+        val = self.validation_gap(model_variables, epoch)
         key_noise, key_gen = jax.random.split(jax.random.fold_in(self.key, 10_000 + epoch))
-        noise = np.asarray(jax.random.uniform(key_noise, (self.config.num_noise_images, *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
-        val["energy_uniform_noise_1024"] = float(self._energies(state.params, noise).mean())
-        writer.scalars(step, val, "val/")
-        buffer_view = np.asarray(buffers.newest(state.buffer, 32))
-        _, trace = self.generate_steps(key_gen, state.params)
-        writer.image(step, "buffer", plots.image_grid(buffer_view))
-        trace = np.asarray(trace)
-        writer.image(step, "generation_steps", plots.image_grid(np.swapaxes(trace, 0, 1).reshape(-1, *EXAMPLE_SHAPE), ncol=trace.shape[0]))
-        return val["cd_gap"]
+        noise = np.asarray(jax.random.uniform(key_noise, (self.config.num_noise_images, *EXAMPLE_SHAPE),
+                                              minval=-1.0, maxval=1.0))
+        val["energy_uniform_noise_1024"] = float(self._energies(model_variables, noise).mean())
+        writer.image(step, "buffer", plots.image_grid(np.asarray(buffers.newest(state.objective_state, 32))))
+        trace = np.asarray(self.generate_steps(key_gen, model_variables))
+        writer.image(step, "generation_steps",
+                     plots.image_grid(np.swapaxes(trace, 0, 1).reshape(-1, *EXAMPLE_SHAPE), ncol=trace.shape[0]))
+        return val
 
     def final_report(self, state, train_images, workdir) -> Dict:
-        params = state.params
+        model_variables, buffer, config = variables(state), state.objective_state, self.config
         key_gen, key_samples, key_ood = jax.random.split(jax.random.fold_in(self.key, 99_999), 3)
-        _, trace = self.generate_steps(key_gen, params)
-        plots.save_generation_steps(os.path.join(workdir, "generation_steps.png"), np.asarray(trace), self.snapshot_steps)
-        samples = np.asarray(self.generate_samples(key_samples, params))
+        trace = np.asarray(self.generate_steps(key_gen, model_variables))
+        plots.save_generation_steps(os.path.join(workdir, "generation_steps.png"), trace, self.snapshot_steps)
+        samples = np.asarray(self.generate_samples(key_samples, model_variables))
         plots.save_image_grid(os.path.join(workdir, "samples.png"), samples, 8,
-                              f"{len(samples)} samples, {self.config.generation_steps} {self.config.sampler} steps from noise")
-        newest = np.asarray(buffers.newest(state.buffer, min(64, int(state.buffer.size))))
+                              f"{len(samples)} samples, {config.generation_steps} {config.sampler.name} steps from noise")
+        newest = np.asarray(buffers.newest(buffer, min(64, int(buffer.size))))
         plots.save_image_grid(os.path.join(workdir, "buffer.png"), newest, 8,
-                              f"replay buffer: the {len(newest)} newest of {int(state.buffer.size)}")
-        report = analysis.ood_analysis(self.model.apply, params, key_ood, train_images, self.test_images,
-                                       self.config.num_noise_images, self.config.eval_batch_size)
+                              f"replay buffer: the {len(newest)} newest of {int(buffer.size)}")
+        report = analysis.ood_analysis(self.model.apply, model_variables, key_ood, train_images, self.test_images,
+                                       config.num_noise_images, config.eval_batch_size)
         noise = np.asarray(jax.random.uniform(key_ood, (len(self.test_images), *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
-        e_generated = self._energies(params, samples)
+        e_generated = self._energies(model_variables, samples)
         plots.save_energy_histogram(os.path.join(workdir, "energy_hist.png"), {
-            "test images": self._energies(params, self.test_images),
-            f"generated ({self.config.generation_steps} steps)": e_generated,
-            "uniform noise": self._energies(params, noise),
+            "test images": self._energies(model_variables, self.test_images),
+            f"generated ({config.generation_steps} steps)": e_generated,
+            "uniform noise": self._energies(model_variables, noise),
         })
         report["mean_energy"]["generated_samples"] = float(e_generated.mean())
-        report["validation"] = self.validation_gap(params, 99_999)
-        records = read_metrics(workdir)
-        plots.save_training_curves(os.path.join(workdir, "training_curves.png"), records, [
+        report["validation"] = self.validation_gap(model_variables, 99_999)
+        plots.save_training_curves(os.path.join(workdir, "training_curves.png"), read_metrics(workdir), [
             ["train/loss", "train/loss_cd", "train/loss_reg"],
             ["train/energy_real", "train/energy_fake"],
             ["val/energy_real", "val/energy_noise", "val/cd_gap"],
@@ -247,50 +222,15 @@ class _Evaluator:
         return report
 
 
-def _restore_or_start(checkpoints, state, config, workdir, resume):
-    restored = checkpoints.restore("latest", state)
-    if restored is None:
-        if resume:
-            print(f"--resume: no checkpoint in {workdir}/checkpoints yet; starting from scratch")
-        return state, -np.inf
-    if not resume:
-        raise FileExistsError(
-            f"{workdir} already holds a run (checkpoint at step {checkpoints.latest_step('latest')}); "
-            "pass --resume to continue it or choose another --workdir")
-    saved_path = os.path.join(workdir, "config.json")
-    if os.path.exists(saved_path):
-        with open(saved_path) as f:
-            saved = json.load(f)
-        changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != getattr(config, k)]
-        if changed:
-            raise ValueError(f"--resume with different settings than the saved run: {changed}")
-    restored_state, meta = restored
-    best = meta.get("best_val_cd_gap", -np.inf)
-    return restored_state, (-np.inf if best is None else float(best))
-
-
-def _usable(state) -> bool:
-    """False if the state's buffers were donated to a step that did not finish."""
-    return not any(getattr(leaf, "is_deleted", lambda: False)() for leaf in jax.tree.leaves(state))
-
-
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
-
-
 def restore_params(workdir: str, which: str = "best"):
-    """The energy's params from `workdir/checkpoints/<which>` ("best" or "latest"), with the
-    model they belong to: `(model, params)`. Reads the run's `config.json`."""
+    """`(model, variables)` of the energy in `workdir/checkpoints/<which>` ("best" or "latest"),
+    read with the run's `config.json`; `model.apply(variables, x)` gives its energies."""
     with open(os.path.join(workdir, "config.json")) as f:
-        saved = json.load(f)
-    config = Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
-    model = build_model(config)
-    optimizer = tutorial_optimizer(1)
-    template = create_train_state(jax.random.key(0), model, optimizer, EXAMPLE_SHAPE,
-                                  config.batch_size, config.buffer_capacity)
+        config = apply_flat(Config(), json.load(f))
+    model, optimizer, _ = build(config, 1)
+    first = jnp.zeros((config.batch_size, *EXAMPLE_SHAPE), jnp.float32)
+    objective = objective_for(config, presets.tutorial_sampler(1))
+    template = create_train_state(jax.random.key(0), model, objective, optimizer, first)
     checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
     try:
         restored = checkpoints.restore(which, template)
@@ -298,4 +238,4 @@ def restore_params(workdir: str, which: str = "best"):
         checkpoints.close()
     if restored is None:
         raise FileNotFoundError(f"no {which!r} checkpoint in {workdir}/checkpoints")
-    return model, restored[0].params
+    return model, variables(restored[0])

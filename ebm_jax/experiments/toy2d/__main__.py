@@ -1,53 +1,47 @@
-"""python -m ebm_jax.experiments.toy2d [--objective cd|pcd|cdk|dsm|ssm|msdsm|nce] [--dataset ...]"""
+"""python -m ebm_jax.experiments.toy2d [--objective cd|pcd|cdk|dsm|ssm|msdsm|nce] [--dataset ...] [any config flag]"""
 
 import argparse
 import json
 import sys
 
-from ebm_jax.experiments.toy2d.config import DATASETS, OBJECTIVES, get_config
+from ebm_jax.experiments import cli
+from ebm_jax.experiments.toy2d.config import Config
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m ebm_jax.experiments.toy2d", description=__doc__)
-    p.add_argument("--objective", choices=OBJECTIVES, default="dsm")
-    p.add_argument("--dataset", choices=DATASETS, default="eight_gaussians")
-    p.add_argument("--workdir", default=None, help="output folder (default: runs/toy2d/<dataset>_<objective>)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--contrastive-loss", choices=("cd", "hinge"), default=None, help="cd / pcd / cdk only")
-    p.add_argument("--alpha", type=float, default=None, help="L2 energy term of the CD loss (default 0.1)")
-    p.add_argument("--mcmc-steps", type=int, default=None)
-    p.add_argument("--energy-l2", type=float, default=None)
-    p.add_argument("--grad-penalty", type=float, default=None)
-    p.add_argument("--eval-steps", type=int, default=None)
-    p.add_argument("--num-eval-samples", type=int, default=None)
-    p.add_argument("--grid-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--workdir", default=None,
+                   help="output folder (default: runs/toy2d/<dataset>_<objective>, plus the other settings changed)")
+    p.add_argument("--resume", action="store_true", help="continue from the workdir's latest checkpoint (default: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a progress bar)")
+    cli.add_flags(p.add_argument_group("settings", "the config's fields"), Config())
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    names = ("objective", "dataset", "steps", "batch_size", "learning_rate", "contrastive_loss", "alpha", "mcmc_steps",
-             "energy_l2", "grad_penalty", "eval_steps", "num_eval_samples", "grid_size", "seed")
+    config = cli.apply_flags(Config(), args)
     try:
-        config = get_config(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
+        config.validate()
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    workdir = args.workdir or f"runs/toy2d/{config.dataset}_{config.objective}"
+    workdir = args.workdir or cli.default_workdir(f"runs/toy2d/{config.dataset}_{config.objective}", config, Config(),
+                                                  ignore=("dataset", "objective"))
     from ebm_jax.experiments.toy2d.run import train_and_evaluate  # imports JAX: after arg parsing
 
     try:
-        metrics = train_and_evaluate(config, workdir, progress=not args.no_progress)
-    except FloatingPointError as e:
+        metrics = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the latest state is saved in {workdir}/checkpoints; rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
     shown = {k: v for k, v in metrics.items() if k not in ("config", "mode_shares", "mmd_kernel", "mode_rule")}
     print(json.dumps(shown, indent=1))
-    print(f"outputs in {workdir}/ (metrics.json, landscape.png, train_log.jsonl)")
+    print(f"outputs in {workdir}/ (metrics.json, landscape.png, metrics.jsonl, checkpoints/)")
     return 0
 
 

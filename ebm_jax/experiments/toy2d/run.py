@@ -2,36 +2,34 @@
 
     train_and_evaluate(config, workdir) -> metrics (also written to workdir/metrics.json)
 
-Outputs in `workdir`: `metrics.json`, `landscape.png` (the model's normalised density with its
-samples over it, the true density beside it), `train_log.jsonl` (logged metrics) and
-`params.msgpack` (the trained params and model state, `flax.serialization`).
+Training runs on the library's fit loop (`ebm_jax.train.fit`): checkpoints, `--resume`, the
+non-finite guard. Outputs in `workdir`: `metrics.json`, `landscape.png` (the model's normalised
+density with its samples over it, the true density beside it), `metrics.jsonl` and
+`tensorboard/` (logged metrics), `checkpoints/` and `config.json`.
 Model samples come from MALA chains started from uniform noise on the box (annealed Langevin
 over the sigma ladder for msdsm), as a user would sample; the "grid" samples are exact draws
 from the normalised exp(-E) on the grid, which judge the density without any sampler error.
 """
 
-import json
 import os
 import time
 from typing import Dict
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from ebm_jax import losses
 from ebm_jax.data import toy2d
-from ebm_jax.energies import MLPEnergy
+from ebm_jax.energies import MLPEnergy, per_example
 from ebm_jax.eval import density2d
-from ebm_jax.experiments.toy2d.config import Config
-from ebm_jax.samplers import annealed, mala
-from ebm_jax.samplers.loop import run_chains
-from ebm_jax.train import objectives
-from ebm_jax.train.objective_step import create_objective_state, energy_function, make_objective_step
+from ebm_jax.experiments.cli import flatten
+from ebm_jax.experiments.toy2d.config import RESUME_MAY_CHANGE, Config
+from ebm_jax.samplers import annealed, langevin, mala, sample
+from ebm_jax.train import create_train_state, energy_function, fit, make_train_step, objectives
+from ebm_jax.train.loop import write_json
 
 
 def msdsm_sigmas(config: Config) -> np.ndarray:
@@ -40,7 +38,7 @@ def msdsm_sigmas(config: Config) -> np.ndarray:
 
 def build_objective(config: Config, train_data: np.ndarray) -> objectives.Objective:
     bounds = (-config.half_width, config.half_width)
-    sampler = lambda steps: objectives.langevin_sampler(config.step_size, steps, bounds=bounds)
+    sampler = lambda steps: langevin.spec(steps, config.step_size, bounds=bounds)
     contrastive = dict(loss=config.contrastive_loss, alpha=config.alpha, margin=config.margin)
     name = config.objective
     if name == "cd":
@@ -66,66 +64,59 @@ def build_objective(config: Config, train_data: np.ndarray) -> objectives.Object
     return objective
 
 
-def train(config: Config, objective, train_data: np.ndarray, progress: bool = True, log_path=None):
-    """Returns `(model, state, history, seconds)`; raises FloatingPointError on a NaN loss."""
+def build(config: Config, objective):
+    """`(model, optimizer)`: the MLP energy (noise-conditional for msdsm) and Adam with a cosine
+    decay to 1 % over the steps."""
     model = MLPEnergy(tuple(config.features), noise_conditional=objective.noise_conditional)
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.01)
-    optimizer = optax.adam(schedule)
-    rng = np.random.default_rng(config.seed)
-    first = jnp.asarray(train_data[rng.integers(0, len(train_data), config.batch_size)])
-    state = create_objective_state(jax.random.key(config.seed), model, objective, optimizer, first)
-    train_step = make_objective_step(model.apply, objective, optimizer)
-    history = []
-    log = open(log_path, "w") if log_path else None
-    start = time.perf_counter()
-    with tqdm(total=config.steps, disable=not progress, desc=f"{config.objective}/{config.dataset}", unit="step") as bar:
-        for step in range(config.steps):
-            batch = jnp.asarray(train_data[rng.integers(0, len(train_data), config.batch_size)])
-            state, metrics = train_step(state, batch)
-            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-                record = {"step": step + 1, **{k: float(v) for k, v in metrics.items()}}
-                if not np.isfinite(record["loss"]):
-                    raise FloatingPointError(f"the loss diverged at step {step + 1}: {record}")
-                history.append(record)
-                if log:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-            bar.update(1)
-    jax.block_until_ready(state)
-    if log:
-        log.close()
-    return model, state, history, time.perf_counter() - start
+    return model, optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.01))
 
 
-def model_samples(rng_key, config: Config, objective, energy_fn):
+def batch_fn(config: Config, train_data: np.ndarray):
+    """`t -> batch`: step t's batch, drawn with replacement from a generator seeded by (seed, t)
+    (a function of the step alone, so a resumed run sees the same batches)."""
+    def batch(t):
+        return train_data[np.random.default_rng([config.seed, t]).integers(0, len(train_data), config.batch_size)]
+
+    return batch
+
+
+def train(config: Config, objective, train_data: np.ndarray, workdir: str, resume: bool = False,
+          progress: bool = True):
+    """Returns `(model, state, summary)` (`fit`'s); raises FloatingPointError on a NaN loss."""
+    model, optimizer = build(config, objective)
+    batches = batch_fn(config, train_data)
+    state = create_train_state(jax.random.key(config.seed), model, objective, optimizer, batches(0))
+    train_step = make_train_step(model.apply, objective, optimizer)
+    state, summary = fit(train_step, state, batches, config.steps, workdir, log_every=config.log_every,
+                         checkpoint_every=config.checkpoint_every, resume=resume, config=flatten(config),
+                         resume_may_change=RESUME_MAY_CHANGE, progress=progress)
+    return model, state, summary
+
+
+def model_samples(rng_key, config: Config, objective, batch_energy_fn):
     """`[num_eval_samples, 2]` from the model as a user would draw them (see module docstring)."""
     key_init, key_chain = jax.random.split(rng_key)
     n, box = config.num_eval_samples, config.half_width
     starts = jax.random.uniform(key_init, (n, 2), minval=-box, maxval=box)
     if objective.noise_conditional:
-        one = lambda x, sigma: energy_fn(x[None], jnp.full((1,), sigma))[0]
-        final, _ = annealed.annealed_langevin(key_chain, one, starts, msdsm_sigmas(config),
+        final, _ = annealed.annealed_langevin(key_chain, per_example(batch_energy_fn), starts, msdsm_sigmas(config),
                                               config.annealed_steps_per_level, config.annealed_eps)
         return final, jnp.nan
-    one = lambda x: energy_fn(x[None])[0]
-    chains = jax.vmap(lambda x: mala.init(x, one))(starts)
-    kernel = mala.build_kernel()
-    step = lambda key, s: kernel(key, s, one, config.eval_step_size)
-    final, _, infos = run_chains(key_chain, step, chains, config.eval_steps)
+    spec = mala.spec(config.eval_steps, config.eval_step_size)
+    final, _, infos = sample(key_chain, spec, per_example(batch_energy_fn), starts)
     return final.position, jnp.mean(infos.acceptance_rate)
 
 
 def evaluate(config: Config, dataset: toy2d.Toy2D, objective, model, state, heldout: np.ndarray) -> Dict:
-    energy_fn = energy_function(model.apply, state.params, state.model_state)
-    reference = jax.jit(objectives.reference_energy(objective, energy_fn))
+    batch_energy_fn = energy_function(model.apply, state.params, state.model_state)
+    reference = jax.jit(objectives.reference_energy(objective, batch_energy_fn))
     key_samples, key_grid, key_true_a, key_true_b = jax.random.split(jax.random.key(config.seed + 1), 4)
     heldout = jnp.asarray(heldout)
     n, box = config.num_eval_samples, config.half_width
     log_z = density2d.log_normaliser(reference, box, config.grid_size)
     nll_model = float(jnp.mean(reference(heldout)) + log_z)
     nll_true = float(-jnp.mean(dataset.log_prob(heldout)))
-    samples, acceptance = jax.jit(lambda k: model_samples(k, config, objective, energy_fn))(key_samples)
+    samples, acceptance = jax.jit(lambda k: model_samples(k, config, objective, batch_energy_fn))(key_samples)
     samples_grid = density2d.grid_samples(key_grid, reference, n, box, config.grid_size)
     true_a, true_b = dataset.sample(key_true_a, n), dataset.sample(key_true_b, n)
     h = config.mmd_bandwidth
@@ -178,27 +169,18 @@ def save_landscape(path: str, config: Config, dataset, reference, samples) -> No
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> Dict:
+def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True) -> Dict:
     config.validate()
-    os.makedirs(workdir, exist_ok=True)
     dataset = toy2d.get_dataset(config.dataset)
     key_train, key_heldout = jax.random.split(jax.random.key(config.seed))
     train_data = np.asarray(dataset.sample(key_train, config.num_train))
     heldout = np.asarray(dataset.sample(key_heldout, config.num_heldout))
     objective = build_objective(config, train_data)
-    model, state, history, train_seconds = train(config, objective, train_data, progress,
-                                                 os.path.join(workdir, "train_log.jsonl"))
+    model, state, summary = train(config, objective, train_data, workdir, resume, progress)
     start = time.perf_counter()
     metrics, samples, reference = evaluate(config, dataset, objective, model, state, heldout)
     save_landscape(os.path.join(workdir, "landscape.png"), config, dataset, reference, samples)
-    with open(os.path.join(workdir, "params.msgpack"), "wb") as f:  # to re-score without retraining
-        f.write(flax.serialization.to_bytes({"params": state.params, "model_state": state.model_state}))
-    metrics.update(train_seconds=train_seconds, eval_seconds=time.perf_counter() - start,
-                   steps=config.steps, final_loss=history[-1]["loss"], config=_jsonable(config))
-    with open(os.path.join(workdir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    metrics.update(train_seconds=summary["timing"]["loop_s"], eval_seconds=time.perf_counter() - start,
+                   steps=config.steps, config=flatten(config))
+    write_json(os.path.join(workdir, "metrics.json"), metrics)
     return metrics
-
-
-def _jsonable(config: Config) -> Dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}

@@ -3,8 +3,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax.samplers import langevin, loop, run_chain, run_chains
-from ebm_jax.samplers.generate import generate_from_noise
+from ebm_jax import presets
+from ebm_jax.samplers import langevin, loop, run_chain, run_chains, sample, uniform_starts
+
+TUTORIAL = presets.tutorial_sampler().params  # step 10, noise 0.005, gradient clamp 0.03, bounds [-1, 1]
 
 # Per coordinate at the tutorial's start below: gradient pushes up past the bound (clamped
 # gradient, clamped position); clamped gradient inside; small gradient reaching the bound;
@@ -24,7 +26,7 @@ def test_two_tutorial_steps_by_hand():
     on some coordinates, not on others) and the position clamp at the upper bound.
     """
     kernel = langevin.build_kernel("noise_first")
-    params = langevin.tutorial_params()
+    params = TUTORIAL
     x0 = jnp.array([0.9, 0.3, 0.98, -0.2], jnp.float32)
     keys = jax.random.split(jax.random.key(7), 2)
 
@@ -86,7 +88,7 @@ def test_textbook_stationary_variance_of_gaussian(step_over_var):
 
 def test_jit_vmap_and_determinism():
     kernel = langevin.build_kernel("noise_first")
-    params = langevin.tutorial_params()
+    params = TUTORIAL
     xs = jax.random.uniform(jax.random.key(0), (5, 4), minval=-1, maxval=1)
     keys = jax.random.split(jax.random.key(1), 5)
     step = lambda k, x: kernel(k, langevin.init(x), quadratic_energy, **params)
@@ -105,7 +107,9 @@ def test_run_chain_thinning_matches_manual_loop():
     sampler = langevin.langevin(quadratic_energy, step_size=0.05)
     key = jax.random.key(2)
     final, trace, infos = run_chain(key, sampler.step, sampler.init(jnp.ones(4)), 12, thin=4)
-    assert trace.position.shape == (3, 4) and infos.energy.shape == (12,)
+    assert trace.position.shape == (3, 4) and infos.energy.shape == (3,)  # the kept steps' infos only
+    _, _, every_info = run_chain(key, sampler.step, sampler.init(jnp.ones(4)), 12)
+    np.testing.assert_allclose(infos.energy, every_info.energy[3::4], rtol=1e-6)
     state = sampler.init(jnp.ones(4))
     # Jitted scan vs eager steps: float32 rounding of O(1) positions, so a few ulps of 1 absolute
     # (a coordinate can pass near 0, where a purely relative tolerance means nothing).
@@ -123,7 +127,7 @@ def test_draws_made_ahead_match_the_kernel(thin, monkeypatch):
     draws from the same keys, made a block ahead. Blocks of 2 (a byte limit of two steps'
     draws) and of whole intervals; both orders; final state, trace and infos."""
     xs = jax.random.uniform(jax.random.key(0), (5, 4), minval=-1, maxval=1)
-    params = langevin.tutorial_params()
+    params = TUTORIAL
     for order in langevin.ORDERS:
         kernel, move = langevin.build_kernel(order), langevin.build_move(order)
         by_key = run_chains(jax.random.key(3), lambda k, s: kernel(k, s, quadratic_energy, **params),
@@ -154,7 +158,7 @@ def test_chain_groups_change_nothing(thin):
     number within g) with the keys they get all at once: the same final states, trace and infos,
     by key and with draws made ahead."""
     xs = jax.random.uniform(jax.random.key(0), (12, 4), minval=-1, maxval=1)
-    params = langevin.tutorial_params()
+    params = TUTORIAL
     kernel, move = langevin.build_kernel("noise_first"), langevin.build_move("noise_first")
     paths = ((None, lambda k, s: kernel(k, s, quadratic_energy, **params)),
              (langevin.draw, lambda z, s: move(z, s, quadratic_energy, **params)))
@@ -169,14 +173,35 @@ def test_chain_groups_change_nothing(thin):
         assert np.abs(np.asarray(whole[0].position) - np.asarray(xs)).max() > 1e-3  # it moved
 
 
-def test_generate_from_noise_in_groups():
-    kernel, params = langevin.build_kernel("noise_first"), langevin.tutorial_params()
-    run = lambda group: generate_from_noise(jax.random.key(4), quadratic_energy, langevin.init, kernel, params,
-                                            (4,), 6, 10, thin=5, chain_group=group)
-    (whole, whole_trace), (grouped, grouped_trace) = run(None), run(2)
-    assert grouped_trace.shape == whole_trace.shape == (2, 6, 4)
-    np.testing.assert_allclose(grouped, whole, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(grouped_trace, whole_trace, rtol=1e-6, atol=1e-6)
+def test_sample_from_noise_in_groups_and_by_key():
+    """The runner with a spec: chain groups and draws made ahead change no number."""
+    starts = uniform_starts(jax.random.key(5), 6, (4,))
+    run = lambda group, ahead: sample(jax.random.key(4), presets.tutorial_sampler(10, chain_group=group),
+                                      quadratic_energy, starts, thin=5, draw_ahead=ahead)
+    whole = run(None, True)
+    assert whole[1].position.shape == (2, 6, 4) and whole[2].energy.shape == (2, 6)
+    for other in (run(2, True), run(None, False), run(4, False)):
+        for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(whole)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(whole[0].position) - np.asarray(starts)).max() > 1e-3
+
+
+def test_samplers_build_inside_jit():
+    """Parameter checks look at concrete values only: a sampler built with a traced step size."""
+    from ebm_jax.samplers import hmc, mala
+
+    energy_fn = lambda x: 0.5 * jnp.sum(x**2)
+    for build in (lambda s: hmc.hmc(energy_fn, s, 10), lambda s: mala.mala(energy_fn, s),
+                  lambda s: langevin.langevin(energy_fn, s)):
+        def run(s, x):
+            algorithm = build(s)
+            state, _ = algorithm.step(jax.random.key(0), algorithm.init(x))
+            return state.position
+
+        out = jax.jit(run)(0.1, jnp.zeros(2))
+        np.testing.assert_allclose(out, run(0.1, jnp.zeros(2)), rtol=1e-5, atol=1e-6)
+        with pytest.raises(ValueError, match="step_size"):
+            run(-0.1, jnp.zeros(2))  # concrete values are still checked
 
 
 def test_chain_group_sizes_and_bad_values():

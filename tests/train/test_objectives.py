@@ -1,4 +1,4 @@
-"""Every objective plugs into `make_objective_step`: finite gradients, one compilation, the
+"""Every objective plugs into `make_train_step`: finite gradients, one compilation, the
 state threaded (buffers, persistent chains, log Z, spectral-norm statistics); contrastive losses
 and regularisers on hand-checkable numbers."""
 
@@ -10,14 +10,15 @@ import pytest
 
 from ebm_jax import losses
 from ebm_jax.energies import MLPEnergy, ResNetEnergy, spectral_update
-from ebm_jax.train import ObjectiveTrainState, create_objective_state, make_objective_step, objectives
+from ebm_jax.samplers import langevin
+from ebm_jax.train import TrainState, create_train_state, make_train_step, objectives
 
 BOUNDS = (-4.0, 4.0)
 DATA = jax.random.normal(jax.random.key(0), (32, 2))
 
 
 def _all_objectives():
-    sampler = objectives.langevin_sampler(0.01, 5, bounds=BOUNDS)
+    sampler = langevin.spec(5, 0.01, bounds=BOUNDS)
     return {
         "cd": objectives.replay_cd(sampler, BOUNDS, buffer_capacity=128),
         "pcd": objectives.persistent_cd(sampler, 48, BOUNDS),
@@ -39,14 +40,14 @@ def test_objective_step_has_finite_gradients_compiles_once_and_learns(name):
     objective = _all_objectives()[name]
     model = MLPEnergy((16, 16), noise_conditional=objective.noise_conditional)
     optimizer = optax.adam(1e-2)
-    state = create_objective_state(jax.random.key(1), model, objective, optimizer, DATA)
-    step = make_objective_step(model.apply, objective, optimizer)
+    state = create_train_state(jax.random.key(1), model, objective, optimizer, DATA)
+    step = make_train_step(model.apply, objective, optimizer)
     params0 = jax.tree.map(np.asarray, state.params)
     objective_state0 = jax.tree.map(np.asarray, state.objective_state)
     for i in range(3):
         state, metrics = step(state, DATA + 0.01 * i)
     assert step._cache_size() == 1
-    assert isinstance(state, ObjectiveTrainState) and int(state.step) == 3
+    assert isinstance(state, TrainState) and int(state.step) == 3
     assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
     assert float(metrics["grad_norm"]) > 0
     head_bias0 = params0["energy"]["Dense_2"]["bias"]
@@ -68,12 +69,12 @@ def test_objective_step_has_finite_gradients_compiles_once_and_learns(name):
 def test_resnet_spectral_state_is_threaded_through_the_train_state():
     model = ResNetEnergy(widths=(8, 16), groups=4)
     images = jax.random.uniform(jax.random.key(2), (4, 28, 28, 1), minval=-1, maxval=1)
-    sampler = objectives.langevin_sampler(1.0, 2, bounds=(-1.0, 1.0))
+    sampler = langevin.spec(2, 1.0, bounds=(-1.0, 1.0))
     for objective in (objectives.dsm(0.1), objectives.cd_k(sampler)):
         optimizer = optax.adam(1e-3)
-        state = create_objective_state(jax.random.key(3), model, objective, optimizer, images)
+        state = create_train_state(jax.random.key(3), model, objective, optimizer, images)
         assert "batch_stats" in state.model_state and "batch_stats" not in state.params["energy"]
-        step = make_objective_step(model.apply, objective, optimizer, update_model_state=spectral_update(model))
+        step = make_train_step(model.apply, objective, optimizer, update_model_state=spectral_update(model))
         u0 = jax.tree.map(np.asarray, state.model_state)
         state, metrics = step(state, images)
         state, metrics = step(state, images)
@@ -84,12 +85,14 @@ def test_resnet_spectral_state_is_threaded_through_the_train_state():
 
 
 def test_replay_cd_matches_the_buffer_semantics():
-    sampler = objectives.langevin_sampler(1e-6, 1, noise_scale=0.0, bounds=BOUNDS)  # moves < 1e-5
+    sampler = langevin.spec(1, 1e-6, noise_scale=0.0, bounds=BOUNDS)  # moves < 1e-5
     objective = objectives.replay_cd(sampler, BOUNDS, buffer_capacity=100, reinit_prob=0.0)
     _, buffer = objective.init(jax.random.key(0), DATA)
     assert int(buffer.size) == DATA.shape[0] and buffer.samples.shape == (100, 2)
     energy = lambda x: 0.5 * jnp.sum(x**2, -1)
-    fake, buffer2 = objective.prepare(jax.random.key(1), energy, buffer, DATA)
+    (real, fake), buffer2, metrics = objective.prepare(jax.random.key(1), energy, buffer, DATA)
+    np.testing.assert_array_equal(real, DATA)  # no real-data noise by default
+    assert float(metrics["fresh_fraction"]) == 0.0
     assert int(buffer2.size) == 2 * DATA.shape[0]
     np.testing.assert_array_equal(buffer2.samples[32:64], fake)
     # With reinit_prob 0 every chain starts at a filled slot (never the unused noise slots >= 32).
@@ -100,12 +103,12 @@ def test_replay_cd_matches_the_buffer_semantics():
 
 def test_cd_k_starts_at_the_data_and_pcd_chains_persist():
     energy = lambda x: 0.5 * jnp.sum(x**2, -1)
-    tiny = objectives.langevin_sampler(1e-6, 1, noise_scale=0.0)
-    fake, _ = objectives.cd_k(tiny).prepare(jax.random.key(0), energy, (), DATA)
+    tiny = langevin.spec(1, 1e-6, noise_scale=0.0)
+    (_, fake), _, _ = objectives.cd_k(tiny).prepare(jax.random.key(0), energy, (), DATA)
     np.testing.assert_allclose(fake, DATA * (1 - 1e-6), rtol=1e-6)
     pcd = objectives.persistent_cd(tiny, 10, BOUNDS)
     _, chains = pcd.init(jax.random.key(1), DATA)
-    negatives, chains2 = pcd.prepare(jax.random.key(2), energy, chains, DATA)
+    (_, negatives), chains2, _ = pcd.prepare(jax.random.key(2), energy, chains, DATA)
     assert chains2.shape == (10, 2)
     np.testing.assert_allclose(chains2, chains * (1 - 1e-6), rtol=1e-6)
     np.testing.assert_array_equal(negatives, chains2)
@@ -142,11 +145,11 @@ def test_dsm_loss_is_zero_mean_residual_for_the_exact_smoothed_score():
 
 
 def test_objectives_reject_nonsense():
-    sampler = objectives.langevin_sampler(0.01, 1)
+    sampler = langevin.spec(1, 0.01)
     with pytest.raises(ValueError):
-        objectives.langevin_sampler(0.0, 1)
+        langevin.spec(1, 0.0)
     with pytest.raises(ValueError):
-        objectives.langevin_sampler(0.1, 0)
+        langevin.spec(0, 0.1)
     with pytest.raises(ValueError, match="decreasing"):
         objectives.msdsm([0.1, 1.0])
     with pytest.raises(ValueError, match="sigma"):

@@ -7,12 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ebm_jax import presets
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.samplers import hmc, langevin, mala, tempering
 
 SAMPLERS = {
     "langevin_textbook": (langevin.init, langevin.build_kernel("grad_first"), dict(step_size=0.01)),
-    "langevin_tutorial": (langevin.init, langevin.build_kernel("noise_first"), langevin.tutorial_params()),
+    "langevin_tutorial": (langevin.init, langevin.build_kernel("noise_first"), presets.tutorial_sampler().params),
     "mala": (mala.init, mala.build_kernel(), dict(step_size=0.01)),
     "hmc": (hmc.init, hmc.build_kernel(), dict(step_size=0.05, num_integration_steps=3)),
 }

@@ -6,10 +6,12 @@ import jax
 import numpy as np
 import pytest
 
+from ebm_jax import presets
 from ebm_jax.experiments.mnist import Config, train_and_evaluate
 from ebm_jax.experiments.mnist.__main__ import main
-from ebm_jax.experiments.mnist.run import build_model
-from ebm_jax.train import create_train_state, tutorial_optimizer
+from ebm_jax.experiments.mnist.config import SamplerConfig
+from ebm_jax.experiments.mnist.run import build, objective_for
+from ebm_jax.train import create_train_state
 from ebm_jax.train.checkpoint import Checkpointer
 
 OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "generation_steps.png",
@@ -18,7 +20,7 @@ OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "genera
 
 def tiny_config(data_dir, **overrides):
     """300 training images, batch 32: 9 steps per epoch."""
-    base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, mcmc_steps=3,
+    base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, sampler=SamplerConfig(num_steps=3),
                   buffer_capacity=256, generation_steps=8, generation_snapshots=4,
                   generation_chains=4, num_samples=8, num_noise_images=64, eval_batch_size=64,
                   log_every=2)
@@ -26,8 +28,9 @@ def tiny_config(data_dir, **overrides):
 
 
 def _latest_state(workdir, config):
-    template = create_train_state(jax.random.key(0), build_model(config), tutorial_optimizer(9),
-                                  (28, 28, 1), config.batch_size, config.buffer_capacity)
+    model, optimizer, _ = build(config, 9)
+    template = create_train_state(jax.random.key(0), model, objective_for(config, presets.tutorial_sampler(1)),
+                                  optimizer, np.zeros((config.batch_size, 28, 28, 1), np.float32))
     checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
     state, meta = checkpoints.restore("latest", template)
     checkpoints.close()
@@ -68,18 +71,20 @@ def test_resume_is_bit_identical(tmp_path, mnist_tiny_dir):
     a = _latest_state(str(tmp_path / "straight"), config)
     b = _latest_state(str(tmp_path / "split"), config)
     assert int(a.step) == int(b.step) == 12
-    leaves_a, leaves_b = jax.tree.leaves((a.params, a.opt_state, a.buffer)), jax.tree.leaves((b.params, b.opt_state, b.buffer))
+    leaves_a, leaves_b = jax.tree.leaves((a.params, a.opt_state, a.objective_state)), jax.tree.leaves(
+        (b.params, b.opt_state, b.objective_state))
     for x, y in zip(leaves_a, leaves_b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     with pytest.raises(ValueError, match="different settings"):
-        train_and_evaluate(dataclasses.replace(config, step_size=5.0), str(tmp_path / "split"), resume=True, progress=False)
+        train_and_evaluate(dataclasses.replace(config, sampler=SamplerConfig(num_steps=3, step_size=5.0)),
+                           str(tmp_path / "split"), resume=True, progress=False)
 
 
 def test_cli_errors_are_clear(tmp_path, mnist_tiny_dir, capsys):
     cases = [
         (["--data-dir", str(tmp_path / "missing")], "does not exist"),
         (["--data-dir", mnist_tiny_dir, "--batch-size", "1000"], "larger than the data"),
-        (["--data-dir", mnist_tiny_dir, "--step-size", "-10"], "step_size must be > 0"),
+        (["--data-dir", mnist_tiny_dir, "--sampler-step-size", "-10"], "step_size must be > 0"),
         (["--data-dir", mnist_tiny_dir, "--epochs", "0"], "epochs must be >= 1"),
     ]
     for args, message in cases:
@@ -107,11 +112,11 @@ def test_crash_keeps_progress_and_partial_writes_are_ignored(tmp_path, mnist_tin
     calls = {"n": 0}
     original = run._Evaluator.end_of_epoch
 
-    def failing_end_of_epoch(self, state, writer, epoch):
+    def failing_end_of_epoch(self, state, writer, steps_per_epoch):
         calls["n"] += 1
-        if epoch == 1:
+        if int(state.step) > steps_per_epoch:
             raise RuntimeError("simulated crash")
-        return original(self, state, writer, epoch)
+        return original(self, state, writer, steps_per_epoch)
 
     monkeypatch.setattr(run._Evaluator, "end_of_epoch", failing_end_of_epoch)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -164,7 +169,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
 
     workdir = tmp_path / "run"
     args = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir,
-            "--workdir", str(workdir), "--batch-size", "32", "--mcmc-steps", "3", "--max-eval-images", "50",
+            "--workdir", str(workdir), "--batch-size", "32", "--sampler-num-steps", "3", "--max-eval-images", "50",
             "--no-progress"]
     proc = subprocess.Popen(args + ["--max-steps", "100000", "--epochs", "1000"], stderr=subprocess.PIPE, text=True)
     log = workdir / "metrics.jsonl"
@@ -186,8 +191,36 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
 def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
     workdir = tmp_path / sampler
     args = ["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--sampler", sampler, "--max-steps", "3",
-            "--batch-size", "32", "--mcmc-steps", "2", "--max-eval-images", "40", "--no-progress"]
+            "--batch-size", "32", "--sampler-num-steps", "2", "--sampler-warmup-steps", "20", "--max-eval-images", "40",
+            "--no-progress"]
     assert main(args) == 0
     report = json.load(open(workdir / "metrics.json"))
     assert report["train_steps"] == 3 and np.isfinite(report["mean_energy"]["generated_samples"])
-    assert json.load(open(workdir / "config.json"))["sampler"] == sampler
+    assert json.load(open(workdir / "config.json"))["sampler.name"] == sampler
+    # the step size came from the warm-up, not a fixed default
+    assert report["sampler"]["name"] == sampler and report["sampler"]["step_size"] > 0
+    assert report["sampler"]["step_size"] != 1e-3
+
+
+def test_default_workdir_names_the_changed_settings():
+    from ebm_jax.experiments import cli
+    from ebm_jax.experiments.mnist.config import get_config
+    from ebm_jax.experiments.mnist.__main__ import parse_args
+
+    preset = get_config("default")
+    args = parse_args(["--sampler", "hmc", "--batch-size", "64", "--data-dir", "somewhere"])
+    config = cli.apply_flags(preset, args)
+    assert config.sampler.name == "hmc" and config.batch_size == 64 and config.data_dir == "somewhere"
+    assert cli.default_workdir("runs/mnist_default", config, preset) == "runs/mnist_default_batch_size=64_sampler-name=hmc"
+    assert cli.default_workdir("runs/mnist_default", preset, preset) == "runs/mnist_default"
+
+
+def test_every_flag_has_help_and_a_default(capsys):
+    from ebm_jax.experiments.mnist.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    for field in ("--batch-size", "--sampler ", "--sampler-step-size", "--seed", "--max-eval-images"):
+        assert field in text, field
+    assert text.count("(default:") >= len(Config.__dataclass_fields__) + len(SamplerConfig.__dataclass_fields__) - 1

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK_DIR = os.path.join(os.path.dirname(__file__), "..", "experiments", "notebooks")
+NOTEBOOK_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "notebooks")
 
 
 @pytest.mark.parametrize("name", ["mnist_ebm.ipynb", "samplers.ipynb", "toy2d.ipynb"])

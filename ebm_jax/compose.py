@@ -1,0 +1,77 @@
+"""The energy algebra: new energies from old ones, for sampling, tempering, AIS and generation.
+
+Every function takes and returns energy functions of ONE example (`energy_fn(x) -> []`, lower =
+more likely, p(x) ∝ exp(-E(x))), so the result plugs into any sampler:
+
+    conjunction(E_1, ..., E_n)      sum_i E_i                 p ∝ prod_i p_i          (AND)
+    disjunction(E_1, ..., E_n)      -logsumexp_i(-E_i)         p ∝ sum_i exp(-E_i)     (OR)
+    negation(E_1, E_2, w)           E_1 - w E_2               p ∝ p_1 / p_2^w         (AND NOT)
+    temper(E, T)                    E / T                     p ∝ p^(1/T)
+    interpolate(E_0, E_1, beta)     (1 - beta) E_0 + beta E_1  the geometric path p_0^(1-b) p_1^b
+    condition(E, y)                 x -> E(x, y)              a conditional energy at fixed y
+    clamp(E, mask, observed)        x -> E(where(mask, observed, x))
+
+These are the compositions of Du, Li & Mordatch (2020, "Compositional visual generation with
+energy based models"); the geometric path is the one of annealed importance sampling (Neal
+2001) and of tempering. `clamp` is inpainting: the entries where `mask` is True are held at
+`observed`, so the energy does not depend on the sampler's values there (their gradient is zero)
+and the free entries are distributed as p(x_free | x_observed); read a sample off with
+`fill(mask, observed, x)`.
+"""
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from ebm_jax.types import ArrayTree, EnergyFn, check
+
+
+def conjunction(*energy_fns: EnergyFn) -> EnergyFn:
+    """AND: `x -> sum_i E_i(x)`, the product of the densities (unnormalised)."""
+    check(len(energy_fns) >= 1, "conjunction needs at least one energy")
+    return lambda x: sum(fn(x) for fn in energy_fns)
+
+
+def disjunction(*energy_fns: EnergyFn) -> EnergyFn:
+    """OR: `x -> -logsumexp_i(-E_i(x))`, the sum of the unnormalised densities exp(-E_i): each
+    component keeps the weight its normaliser Z_i gives it (Z_i / sum_j Z_j)."""
+    check(len(energy_fns) >= 1, "disjunction needs at least one energy")
+    return lambda x: -jax.nn.logsumexp(jnp.stack([-fn(x) for fn in energy_fns]))
+
+
+def negation(energy_fn: EnergyFn, other: EnergyFn, weight: float = 1.0) -> EnergyFn:
+    """AND NOT: `x -> E(x) - weight * E_other(x)`, density p / p_other^weight. With `weight` < 1
+    the result stays normalisable wherever E grows at least as fast as E_other."""
+    check(lambda: weight >= 0, f"weight must be >= 0, got {weight}")
+    return lambda x: energy_fn(x) - weight * other(x)
+
+
+def temper(energy_fn: EnergyFn, temperature: float) -> EnergyFn:
+    """`x -> E(x) / temperature`: T > 1 flattens the density, T < 1 sharpens it (for a Gaussian,
+    the variance is multiplied by T)."""
+    check(lambda: temperature > 0, f"temperature must be > 0, got {temperature}")
+    return lambda x: energy_fn(x) / temperature
+
+
+def interpolate(energy_fn0: EnergyFn, energy_fn1: EnergyFn, beta) -> EnergyFn:
+    """The geometric path `x -> (1 - beta) E_0(x) + beta E_1(x)`, beta in [0, 1] (may be traced:
+    AIS and tempering scan over it)."""
+    check(lambda: 0 <= beta <= 1, f"beta must be in [0, 1], got {beta}")
+    return lambda x: (1.0 - beta) * energy_fn0(x) + beta * energy_fn1(x)
+
+
+def condition(energy_fn: Callable[[ArrayTree, Any], jax.Array], y) -> EnergyFn:
+    """`x -> E(x, y)`: a conditional energy (a class label, a noise level sigma) at a fixed `y`."""
+    return lambda x: energy_fn(x, y)
+
+
+def clamp(energy_fn: EnergyFn, mask, observed) -> EnergyFn:
+    """Inpainting: `x -> E(fill(mask, observed, x))`; `mask` (bool, like one example or
+    broadcastable to it) marks the observed entries."""
+    return lambda x: energy_fn(fill(mask, observed, x))
+
+
+def fill(mask, observed, x):
+    """`where(mask, observed, x)`: a sample of a `clamp`ed energy with its observed entries set."""
+    return jnp.where(mask, observed, x)

@@ -1,0 +1,124 @@
+"""Command-line flags derived from an experiment's config, so a new field is one edit.
+
+A config is a frozen dataclass; a field's help text is its `metadata["help"]`
+(`dataclasses.field(default=..., metadata={"help": ...})`, or `setting(default, help)`). A nested
+dataclass field is a section: its fields become `--<section>-<field>` flags, and a section's
+`name` field is the flag `--<section>` itself (`--sampler hmc --sampler-step-size 0.01`).
+
+    parser = argparse.ArgumentParser(...)
+    add_flags(parser, Config())
+    config = apply_flags(Config(), parser.parse_args())
+    flat = flatten(config)            # {"sampler.name": ..., ...}: JSON-able, for the resume check
+"""
+
+import argparse
+import dataclasses
+import typing
+from typing import Any, Dict
+
+
+def setting(default, help: str, **kwargs):
+    """A config field with its help text (and `choices=` if any)."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for sequence defaults (the config is frozen)")
+    return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+
+
+def add_flags(parser: argparse.ArgumentParser, config, prefix: str = "") -> None:
+    """Adds a flag for every field of `config` (recursively for sections), each with its help
+    text and default; values left unset parse to None (`apply_flags` keeps the config's)."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            add_flags(parser, value, f"{prefix}{field.name}-")
+            continue
+        flag = "--" + (prefix[:-1] if field.name == "name" and prefix else prefix + field.name).replace("_", "-")
+        kind = _base_type(hints[field.name])
+        help_text = f"{field.metadata.get('help', '')} (default: {_show(value)})".strip()
+        kwargs: Dict[str, Any] = dict(default=None, help=help_text, dest=_dest(prefix, field.name))
+        if "choices" in field.metadata:
+            kwargs["choices"] = field.metadata["choices"]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif kind is tuple:
+            parser.add_argument(flag, nargs="+", type=_tuple_item_type(hints[field.name]), **kwargs)
+        else:
+            parser.add_argument(flag, type=kind, **kwargs)
+
+
+def apply_flags(config, args: argparse.Namespace, prefix: str = ""):
+    """`config` with every flag that was given on the command line (a new frozen instance)."""
+    changes = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            changes[field.name] = apply_flags(value, args, f"{prefix}{field.name}-")
+            continue
+        given = getattr(args, _dest(prefix, field.name), None)
+        if given is not None:
+            changes[field.name] = tuple(given) if isinstance(given, list) else given
+    return dataclasses.replace(config, **changes)
+
+
+def flatten(config, prefix: str = "") -> Dict[str, Any]:
+    """`{"field": value, "section.field": value, ...}` with tuples as lists (JSON's view)."""
+    flat = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            flat.update(flatten(value, f"{prefix}{field.name}."))
+        else:
+            flat[prefix + field.name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def apply_flat(config, flat: Dict[str, Any], prefix: str = ""):
+    """`config` with the values of a `flatten`ed dict (keys it does not know are ignored)."""
+    changes = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            changes[field.name] = apply_flat(value, flat, f"{prefix}{field.name}.")
+        elif prefix + field.name in flat:
+            given = flat[prefix + field.name]
+            changes[field.name] = tuple(given) if isinstance(given, list) else given
+    return dataclasses.replace(config, **changes)
+
+
+def changed_fields(config, reference) -> Dict[str, Any]:
+    """The flattened fields where `config` differs from `reference`."""
+    a, b = flatten(config), flatten(reference)
+    return {k: v for k, v in a.items() if b.get(k) != v}
+
+
+def default_workdir(base: str, config, reference, ignore=("data_dir",)) -> str:
+    """`base`, plus `_field=value` for each setting where `config` differs from `reference`
+    (the preset), so runs with other settings do not share a folder."""
+    changed = {k: v for k, v in changed_fields(config, reference).items() if k not in ignore}
+    suffix = "".join(f"_{k.replace('.', '-')}={_show(v) if not isinstance(v, list) else '-'.join(map(str, v))}"
+                     for k, v in sorted(changed.items()))
+    return base + suffix.replace(" ", "")
+
+
+def _dest(prefix, name):
+    return (prefix + name).replace("-", "_")
+
+
+def _base_type(hint):
+    """int for `int` and `Optional[int]`, tuple for `Tuple[int, ...]`."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    return tuple if origin is tuple else hint
+
+
+def _tuple_item_type(hint):
+    if typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return typing.get_args(hint)[0]
+
+
+def _show(value):
+    return " ".join(map(str, value)) if isinstance(value, tuple) else value
