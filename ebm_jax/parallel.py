@@ -18,7 +18,7 @@ draws as one device); the gradient's mean over the batch is XLA's all-reduce.
 """
 
 import os
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import jax
 import numpy as np

@@ -8,7 +8,6 @@
 from typing import Callable
 
 import flax.linen as nn
-from jax import lax
 import jax
 import jax.numpy as jnp
 

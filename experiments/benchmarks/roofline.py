@@ -9,7 +9,7 @@
 2. The tutorial's Langevin step on 128 images (one energy forward + input gradient per step):
    its FLOPs from XLA's cost analysis of one step and from counting the network's MACs by hand
    (conv and dense layers only), its time per step from a jitted 60-step run, on one device
-   and with the chains split over all devices (`run_sampler(..., mesh)`, ebm_jax's CPU default).
+   and with the chains split over all devices (`samplers.sample(..., mesh=)`, ebm_jax's CPU default).
 Prints one JSON line per measurement and a summary line with achieved GFLOP/s and the
 fraction of the roof.
 """
@@ -28,7 +28,7 @@ from ebm_jax import presets  # noqa: E402
 from ebm_jax import parallel
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.samplers import langevin
-from ebm_jax.train.objectives import ChainSampler, run_sampler
+from ebm_jax.samplers import sample
 
 
 def median_seconds(fn, args, repeats):
@@ -115,10 +115,10 @@ def main():
     counted = 2 * counted_forward_flops() * args.batch_size  # forward + input gradient ~ 2 forwards
 
     steps = 60
-    sampler = ChainSampler(langevin.init, langevin.build_move("noise_first"), sampler_params, steps, langevin.draw)
+    sampler = presets.tutorial_sampler(steps)
     meshes = {"one_device": None, f"{mesh.size}_devices": mesh} if mesh.size > 1 else {"one_device": None}
     for placement, run_mesh in meshes.items():
-        run = jax.jit(lambda key, x, m=run_mesh: run_sampler(key, sampler, lambda z: model.apply(params, z), x, m)[0])
+        run = jax.jit(lambda key, x, m=run_mesh: sample(key, sampler, energy_fn, x, mesh=m)[0].position)
         seconds = median_seconds(run, (jax.random.key(3), x), max(3, args.repeats // 4)) / steps
         summary = dict(
             measure="langevin_step_roofline",

@@ -26,7 +26,7 @@ from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
 from ebm_jax.energies.conv import loop_friendly_conv, reformulated_conv
 from ebm_jax.samplers import langevin, run_chains
-from ebm_jax.train import create_train_state, make_train_step, tutorial_optimizer
+from ebm_jax.train import create_train_state, make_train_step
 
 
 def _reformulated_everywhere(lhs, rhs, window_strides, padding, dimension_numbers=None, **unused):
@@ -64,9 +64,10 @@ def main():
                    mcmc_steps=args.mcmc_steps, conv=args.conv)
 
     model = TutorialCNN(conv=CONVS[args.conv])
-    optimizer = tutorial_optimizer(steps_per_epoch=100)
-    state = create_train_state(jax.random.key(0), model, optimizer, (28, 28, 1), args.batch_size)
+    optimizer = presets.tutorial_optimizer(steps_per_epoch=100)
+    objective = presets.tutorial_objective(presets.tutorial_sampler(args.mcmc_steps))
     batch = jax.random.uniform(jax.random.key(1), (args.batch_size, 28, 28, 1), minval=-1, maxval=1)
+    state = create_train_state(jax.random.key(0), model, objective, optimizer, batch)
 
     # Langevin: the tutorial's loop on a batch, jitted as one scan.
     move = langevin.build_move("noise_first")
@@ -78,14 +79,14 @@ def main():
         step = lambda z, s: move(z, s, energy_fn, **params)
         return run_chains(key, step, langevin.LangevinState(x), args.mcmc_steps, draw=langevin.draw)[0].position
 
-    compile_s, times, _ = timed(sample, (jax.random.key(2), state.params, batch), args.repeats)
+    compile_s, times, _ = timed(sample, (jax.random.key(2), {"params": state.params["energy"]}, batch), args.repeats)
     med = float(np.median(times))
     print(json.dumps(dict(context, what="langevin_chain", compile_s=compile_s, median_s=med,
                           min_s=float(np.min(times)), ms_per_langevin_step=1e3 * med / args.mcmc_steps,
                           samples_per_s=args.batch_size / med)))
 
     # The full train step (sampling + loss + Adam), state threaded through.
-    train_step = make_train_step(model.apply, optimizer, num_mcmc_steps=args.mcmc_steps)
+    train_step = make_train_step(model.apply, objective, optimizer)
     holder = {"state": state}
 
     def one_step(batch):

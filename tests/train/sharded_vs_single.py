@@ -6,7 +6,6 @@ the device count is fixed when JAX starts."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
