@@ -1,11 +1,9 @@
 """Every core at work: a Mesh with a data axis, and sampler chains split over it.
 
-Why: on a CPU, XLA runs one device's program op after op on one thread; only the large matrix
-products spread over the other cores. A sampler step of the tutorial CNN is mostly small ops
-(pads, slices, Swish, clamps, noise), so one CPU device leaves the second core of a 2-core
-machine mostly idle (measured, one device: 14.5 ms per Langevin step with 2 cores, 22.6 ms
-pinned to 1 core). Two XLA devices on the same CPU run their programs side by side, one per
-core (`experiments/benchmarks/` measures it).
+Why: on a CPU, XLA runs one device's program op after op on one thread; only large matrix
+products spread over the other cores. A sampler step of a small CNN is mostly small ops, so one
+CPU device leaves the other cores mostly idle, while several XLA devices on the same CPU run their
+programs side by side, one per core (measured in `experiments/benchmarks/README.md`).
 
 What:
   split_cpu(n)          before JAX starts, exposes the host CPU as `n` XLA devices (default: the

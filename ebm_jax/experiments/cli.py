@@ -101,6 +101,19 @@ def default_workdir(base: str, config, reference, ignore=("data_dir",)) -> str:
     return base + suffix.replace(" ", "")
 
 
+def check_ranges(config, at_least_one=(), positive=(), non_negative=()) -> None:
+    """Raises ValueError naming the first field (dotted for sections: `sampler.num_steps`) that
+    is below 1, not above 0, or below 0; fields that are None are skipped."""
+    for names, ok, rule in ((at_least_one, lambda v: v >= 1, ">= 1"), (positive, lambda v: v > 0, "> 0"),
+                            (non_negative, lambda v: v >= 0, ">= 0")):
+        for name in names:
+            value = config
+            for part in name.split("."):
+                value = getattr(value, part)
+            if value is not None and not ok(value):
+                raise ValueError(f"{name} must be {rule}, got {value}")
+
+
 def _dest(prefix, name):
     return (prefix + name).replace("-", "_")
 

@@ -1,4 +1,4 @@
-"""MCMC samplers with one contract (see `../shared/STYLE.md`, the BlackJAX shape).
+"""MCMC samplers with one contract (the BlackJAX shape).
 
 Each sampler module has a `State` and an `Info` NamedTuple, `init(position, energy_fn)` and
 `build_kernel(...) -> kernel(rng_key, state, energy_fn, **params) -> (state, info)`, where

@@ -7,7 +7,7 @@ sampler section `--sampler hmc --sampler-num-steps 20 --sampler-step-size 0.01`.
 import dataclasses
 from typing import Optional
 
-from ebm_jax.experiments.cli import setting
+from ebm_jax.experiments.cli import check_ranges, setting
 
 PRESETS = ("default", "tutorial")
 SAMPLERS = ("langevin", "mala", "hmc")
@@ -63,27 +63,17 @@ class Config:
 
     def validate(self) -> None:
         """Raises ValueError with a readable message on nonsense settings."""
-        positive = ("epochs", "batch_size", "buffer_capacity", "generation_steps", "generation_snapshots",
-                    "generation_chains", "num_samples", "num_noise_images", "eval_batch_size", "log_every",
-                    "features", "sampler.num_steps", "sampler.leapfrog_steps", "sampler.warmup_steps")
-        for name in positive:
-            if _get(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {_get(self, name)}")
-        for name in ("learning_rate", "clip_norm", "sampler.grad_clip"):
-            if not _get(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {_get(self, name)}")
-        for name in ("alpha", "real_noise", "sampler.noise_scale"):
-            if not _get(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {_get(self, name)}")
-        if self.sampler.step_size is not None and not self.sampler.step_size > 0:
-            raise ValueError(f"sampler.step_size must be > 0, got {self.sampler.step_size}")
+        check_ranges(self, at_least_one=("epochs", "batch_size", "buffer_capacity", "generation_steps",
+                                         "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
+                                         "eval_batch_size", "log_every", "features", "sampler.num_steps",
+                                         "sampler.leapfrog_steps", "sampler.warmup_steps", "max_steps",
+                                         "max_eval_images", "sampler.chain_group"),
+                     positive=("learning_rate", "clip_norm", "sampler.grad_clip", "sampler.step_size"),
+                     non_negative=("alpha", "real_noise", "sampler.noise_scale"))
         if self.sampler.target_acceptance is not None and not 0 < self.sampler.target_acceptance < 1:
             raise ValueError(f"sampler.target_acceptance must be in (0, 1), got {self.sampler.target_acceptance}")
         if not 0 <= self.reinit_prob <= 1:
             raise ValueError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
-        for name in ("max_steps", "max_eval_images", "sampler.chain_group"):
-            if _get(self, name) is not None and _get(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {_get(self, name)}")
         if self.batch_size > self.buffer_capacity:
             raise ValueError(f"batch_size={self.batch_size} exceeds buffer_capacity={self.buffer_capacity}")
         if self.generation_steps % self.generation_snapshots:
@@ -124,8 +114,3 @@ def get_config(preset: str = "default") -> Config:
         return Config(epochs=60, max_steps=1000)
     raise ValueError(f"unknown preset {preset!r}; choose from {PRESETS}")
 
-
-def _get(config, dotted):
-    for part in dotted.split("."):
-        config = getattr(config, part)
-    return config

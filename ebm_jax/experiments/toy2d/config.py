@@ -10,7 +10,7 @@ took 12-35 s for score matching and NCE and 25-120 s for the MCMC objectives on 
 import dataclasses
 from typing import Tuple
 
-from ebm_jax.experiments.cli import setting
+from ebm_jax.experiments.cli import check_ranges, setting
 
 OBJECTIVES = ("cd", "pcd", "cdk", "dsm", "ssm", "msdsm", "nce")
 # The names of `ebm_jax.data.toy2d.DATASETS`, kept here so the CLI can list them before JAX loads.
@@ -63,16 +63,12 @@ class Config:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {OBJECTIVES}")
-        for name in ("steps", "batch_size", "num_train", "num_heldout", "mcmc_steps", "cdk_steps",
-                     "ssm_projections", "msdsm_levels", "nce_nu", "num_eval_samples", "eval_steps",
-                     "annealed_steps_per_level", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "half_width", "step_size", "dsm_sigma", "msdsm_sigma_max",
-                     "msdsm_sigma_min", "nce_noise_scale", "eval_step_size", "annealed_eps",
-                     "mmd_bandwidth", "mode_radius", "margin"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_ranges(self, at_least_one=("steps", "batch_size", "num_train", "num_heldout", "mcmc_steps", "cdk_steps",
+                                         "ssm_projections", "msdsm_levels", "nce_nu", "num_eval_samples", "eval_steps",
+                                         "annealed_steps_per_level", "log_every", "checkpoint_every"),
+                     positive=("learning_rate", "half_width", "step_size", "dsm_sigma", "msdsm_sigma_max",
+                               "msdsm_sigma_min", "nce_noise_scale", "eval_step_size", "annealed_eps",
+                               "mmd_bandwidth", "mode_radius", "margin"))
         if self.msdsm_sigma_min >= self.msdsm_sigma_max:
             raise ValueError("msdsm_sigma_min must be below msdsm_sigma_max")
         if self.grid_size < 2 or self.num_eval_samples < 2:
