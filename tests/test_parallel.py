@@ -1,5 +1,5 @@
-"""`ebm_jax.parallel`: splitting the CPU into devices, the data mesh, chains under shard_map.
-(The sharded train step and sampler against one device: test_train_step.py.)"""
+"""`ebm_jax.parallel`: splitting the CPU into devices, the data mesh. (The sharded train step
+and samplers against one device: train/test_train_step.py.)"""
 
 import os
 import subprocess
@@ -39,7 +39,12 @@ def test_bad_arguments():
         parallel.data_mesh([])
     other = Mesh(np.array(jax.devices()[:1]), ("batch",))
     with pytest.raises(ValueError, match="axis named 'data'"):
-        parallel.shard_chains(lambda key, x: (x, x), other)
+        parallel.check_data_mesh(other)
+    from ebm_jax import presets, samplers
+
+    with pytest.raises(ValueError, match="axis named 'data'"):
+        samplers.sample(jax.random.key(0), presets.tutorial_sampler(1), lambda x: 0.0 * x.sum(), np.zeros((2, 3)),
+                        mesh=other)
 
 
 def test_data_mesh_over_given_devices():
