@@ -11,8 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ebm_jax.energies.activations import swish
-from ebm_jax.energies.conv import _NHWC, conv_bias_act, loop_friendly_conv
+from ebm_jax.kernels import NHWC, loop_friendly_conv, swish
 
 
 class TutorialCNN(nn.Module):
@@ -25,14 +24,14 @@ class TutorialCNN(nn.Module):
       Conv 3x3 stride 2 pad 1 -> 2c    [B,  2,  2, 2c]
       flatten -> Dense 2c -> Dense 1
     The tutorial outputs -E; this module outputs E = -(that output). Swish is
-    `ebm_jax.energies.activations.swish`, the same function as `flax.linen.swish`, faster on CPU.
+    `ebm_jax.kernels.swish`, the same function as `flax.linen.swish`, faster on CPU.
     Each conv layer and its Swish is one `ConvAct` named `Conv_i`, whose parameters are those of
     `nn.Conv` (same names, shapes and initialisers).
 
     `conv`: the convolution primitive of the `ConvAct` layers; `loop_friendly_conv` (the default)
     and `lax.conv_general_dilated` compute the same function, the first with faster input
     gradients inside sampler loops on CPU; on other platforms (GPU) the first lowers to the
-    second (see `ebm_jax.energies.conv`).
+    second (see `ebm_jax.kernels`).
     """
 
     features: int = 32
@@ -78,10 +77,10 @@ class ConvAct(nn.Module):
     one layer, NHWC `[B, H, W, C]` -> `[B, H', W', features]`.
 
     Its parameters are `nn.Conv`'s: `kernel [size, size, C, features]` (LeCun normal) and `bias
-    [features]` (zeros). One layer rather than two, so that with `conv = loop_friendly_conv` the
-    CPU path can fold the bias and the activation into a one-channel layer's banded product
-    (`ebm_jax.energies.conv.conv_bias_act`); any other `conv` (a `lax.conv_general_dilated`
-    drop-in) is called as `nn.Conv` would call it, then the bias and activation are applied.
+    [features]` (zeros). One layer rather than two, so that a `conv` with a fused form
+    (`conv.bias_act`, as `ebm_jax.kernels.loop_friendly_conv` has) can fold the bias and the
+    activation into its computation; any other `conv` (a `lax.conv_general_dilated` drop-in) is
+    called as `nn.Conv` would call it, then the bias and activation are applied.
     """
 
     features: int
@@ -98,9 +97,10 @@ class ConvAct(nn.Module):
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
         strides, padding = (self.strides,) * 2, ((self.padding,) * 2,) * 2
-        if self.conv is loop_friendly_conv:
-            return conv_bias_act(x, kernel, bias, strides, padding, self.activation)
-        return self.activation(self.conv(x, kernel, strides, padding, dimension_numbers=_NHWC) + bias)
+        fused = getattr(self.conv, "bias_act", None)
+        if fused is not None:
+            return fused(x, kernel, bias, strides, padding, self.activation)
+        return self.activation(self.conv(x, kernel, strides, padding, dimension_numbers=NHWC) + bias)
 
 
 def _conv(features: int, size: int, padding: int, conv: Callable) -> nn.Conv:

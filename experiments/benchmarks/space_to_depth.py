@@ -15,7 +15,7 @@ import time, numpy as np, jax, jax.numpy as jnp
 from jax import lax
 from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
-from ebm_jax.energies.conv import loop_friendly_conv, conv_nhwc
+from ebm_jax.kernels import loop_friendly_conv, conv_nhwc
 from ebm_jax.samplers import langevin, run_chains
 
 def s2d_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,

@@ -8,7 +8,7 @@ Prints one JSON line per measurement: compile time, then median / min wall time 
 device JAX picks (CPU here; a GPU where jax[cuda] is installed).
 
 `--conv`: `loop_friendly` is the library's default (on CPU the reformulated convolutions of
-`ebm_jax.energies.conv`, elsewhere XLA's own); `lax` is plain `lax.conv_general_dilated` with
+`ebm_jax.kernels`, elsewhere XLA's own); `lax` is plain `lax.conv_general_dilated` with
 autodiff's gradients; `reformulated` forces the CPU reformulation on any device, so that a GPU
 run can measure it against `lax` there.
 """
@@ -24,7 +24,7 @@ from jax import lax
 
 from ebm_jax import presets  # noqa: E402
 from ebm_jax.energies import TutorialCNN, per_example
-from ebm_jax.energies.conv import loop_friendly_conv, reformulated_conv
+from ebm_jax.kernels import loop_friendly_conv, reformulated_conv
 from ebm_jax.samplers import langevin, run_chains
 from ebm_jax.train import create_train_state, make_train_step
 

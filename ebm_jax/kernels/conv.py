@@ -1,40 +1,31 @@
 """A 2-D convolution with fast input gradients inside `lax.scan` on XLA:CPU.
 
-Why: samplers differentiate the energy w.r.t. its input inside a `lax.scan` loop, and at these
-small shapes XLA:CPU's convolutions are slow there (measured on a 2-core x86 CPU, tutorial CNN,
-batch 128, per Langevin step: 24.1 ms with plain autodiff; PyTorch eager takes 9.6 ms). Per
-layer, three things cost most: (1) autodiff's input gradient reads the kernel with swapped
-feature axes (`01oi`), which XLA:CPU does not pre-transpose inside loops; (2) for a stride-s
-layer that gradient is a convolution over the output gradient dilated by s, so (s^2 - 1) / s^2
-of its multiplies are by zeros; (3) with ONE input channel (the first layer) a convolution
-makes poor use of the matrix units in both directions.
+Why: samplers differentiate the energy w.r.t. its input inside a `lax.scan` loop, and at small
+shapes XLA:CPU's convolutions are slow there. Per layer, three things cost most: (1) autodiff's
+input gradient reads the kernel with swapped feature axes (`01oi`), which XLA:CPU does not
+pre-transpose inside loops; (2) for a stride-s layer that gradient is a convolution over the
+output gradient dilated by s, so (s^2 - 1) / s^2 of its multiplies are by zeros; (3) with ONE
+input channel (the first layer) a convolution makes poor use of the matrix units in both
+directions.
 
 What: the same function and the same gradients, computed as
   one input channel   ONE matrix product: KH strided row slices, cut into a few column
                windows, times a banded (Toeplitz) matrix built from the kernel (`_one_channel`);
                both gradients are autodiff's products, the input gradient's with its output
-               width (K = 55 for the tutorial, 56 with the bias) padded to 64
-               (`_banded_product`). An earlier version built KH * KW patches
-               (25 strided slices for the tutorial's first layer); on one core at 64 images
-               those slices and their concatenation took 3.2 of 9.3 ms of profiled op time
-               per Langevin step; the banded product does 2.2x the multiply-adds and removed it.
+               width padded to a multiple of `_GRAD_WIDTH` (`_banded_product`).
   several channels     forward: lax convolution; input grad: stride s > 1: s^2 stride-1
                convolutions of the UNDILATED g, one per output phase (i mod s, j mod s), each
-               with the sub-kernel of the taps that reach it, interleaved; when s * C <= 32
-               (the tutorial's second layer, C = 16) the column phases of a row phase are one
-               convolution with s * C outputs, whose output is already column-interleaved
-               (4/3 the multiply-adds at k = 3, s = 2, but the per-phase products had only 16
-               outputs and the 4-way interleave, fused with the first layer's Swish gradient,
-               was the step's costliest elementwise op); stride 1: one convolution with an
+               with the sub-kernel of the taps that reach it, interleaved; when s * C <=
+               `_MERGED_PHASE_CHANNELS` the column phases of a row phase are one convolution with
+               s * C outputs, already column-interleaved; stride 1: one convolution with an
                explicitly transposed kernel; kernel grad: autodiff's own.
-With the bias and an activation (`conv_bias_act`, used by `TutorialCNN`'s `ConvAct` layers), a
-one-channel layer also folds the bias into its banded product and runs the activation on the
-product's rows, whose minor dimension is jb * F (64) rather than NHWC's F (16).
-Where: on CPU only. The reformulations answer XLA:CPU's weaknesses; on every other platform
-(GPU, TPU) `conv_nhwc` is XLA's own convolution and autodiff, whose kernels (cuDNN on NVIDIA)
-are those platforms' standard path. `lax.platform_dependent` picks the branch when the function
-is lowered, so a CPU program holds no trace of the GPU branch and vice versa. (Not measured on
-a GPU yet: none was available to this work.)
+With the bias and an activation (`conv_bias_act`, `loop_friendly_conv.bias_act`), a one-channel
+layer also folds the bias into its banded product and runs the activation on the product's rows,
+whose minor dimension is jb * F rather than NHWC's F.
+Where: on CPU only. On every other platform (GPU, TPU) `conv_nhwc` is XLA's own convolution and
+autodiff. `lax.platform_dependent` picks the branch when the function is lowered, so a CPU
+program holds no trace of the GPU branch and vice versa. The measurements behind each choice are
+in `experiments/benchmarks/README.md`.
 
 Tests compare output and both gradients with a float64 reference and with XLA's own
 convolution on many shapes (odd sizes, strides 1-3, padding 0 or more, one or several
@@ -50,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
+NHWC = ("NHWC", "HWIO", "NHWC")  # `dimension_numbers` of every convolution here
 _COLUMN_BLOCKS = 4  # one-channel layers: output-column blocks (see `_one_channel`)
 _GRAD_WIDTH = 16  # the banded product's input gradient: output width padded to a multiple of this
 _MERGED_PHASE_CHANNELS = 32  # strided input gradients: one conv per row phase when sw * C <= this
@@ -63,7 +54,7 @@ def conv_nhwc(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
     return lax.platform_dependent(
         x, kernel,
         cpu=lambda x, k: reformulated_conv(x, k, strides, padding),
-        default=lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=_NHWC),
+        default=lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC),
     )
 
 
@@ -97,7 +88,7 @@ def conv_bias_act(x: jax.Array, kernel: jax.Array, bias: jax.Array, strides, pad
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_channels(x, kernel, strides, padding):
-    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC)
 
 
 def _conv_fwd(x, kernel, strides, padding):
@@ -110,7 +101,7 @@ def _conv_bwd(strides, padding, residuals, g):
         dx = _input_grad_stride1(g, kernel, padding, x.shape)
     else:
         dx = _input_grad_phases(g, kernel, strides, padding, x.shape)
-    _, kernel_vjp = jax.vjp(lambda k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=_NHWC), kernel)
+    _, kernel_vjp = jax.vjp(lambda k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC), kernel)
     return dx.astype(x.dtype), kernel_vjp(g)[0]
 
 
@@ -172,8 +163,8 @@ def _banded_fwd(windows, band):
 
 def _banded_bwd(residuals, g):
     """XLA:CPU's product kernels are slow when the output width is not a multiple of the vector
-    width: the tutorial's `[4096, 64] @ [64, 55]` took 0.53 ms against 0.29-0.36 ms for
-    `[64, 64]` (`xla_cpu_shapes.py`), so `band` gets zero rows and the result is cropped."""
+    width (`experiments/benchmarks/xla_cpu_shapes.py`), so `band` gets zero rows and the result
+    is cropped."""
     windows, band = residuals
     k = band.shape[0]
     padded = jnp.pad(band, ((0, -k % _GRAD_WIDTH), (0, 0)))
@@ -245,7 +236,7 @@ def _input_grad_phases(g, kernel, strides, padding, x_shape):
                     continue
                 flipped = jnp.flip(lax.slice_in_dim(sub, v0, kw, sw, axis=1), 1)
                 pads = (row_pads, (width - 1 - r, lengths[1] - g.shape[2] + r))
-                phases.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=_NHWC))
+                phases.append(lax.conv_general_dilated(g, flipped, (1, 1), pads, dimension_numbers=NHWC))
             row = jnp.stack(phases, axis=3)  # [B, L, M, sw, C]
         rows.append(row.reshape(g.shape[0], lengths[0], lengths[1] * sw, c))
     canvas = jnp.stack(rows, axis=2)  # [B, L, sh, M * sw, C]
@@ -267,7 +258,7 @@ def _merged_columns(g, sub, columns, sw, row_pads, length):
     k = jnp.stack(window, axis=3)  # [taps, T, F, sw, C]
     k = k.reshape(*k.shape[:3], -1)
     pads = (row_pads, (-d_lo, length - g.shape[2] + d_hi))
-    return lax.conv_general_dilated(g, k, (1, 1), pads, dimension_numbers=_NHWC)
+    return lax.conv_general_dilated(g, k, (1, 1), pads, dimension_numbers=NHWC)
 
 
 def _input_grad_stride1(g, kernel, padding, x_shape):
@@ -276,7 +267,7 @@ def _input_grad_stride1(g, kernel, padding, x_shape):
     for d in range(2):
         k, (lo, hi) = kernel.shape[d], padding[d]
         pads.append((k - 1 - lo, x_shape[1 + d] - g.shape[1 + d] - (k - 1 - lo) + k - 1))
-    return lax.conv_general_dilated(g, transposed, (1, 1), pads, dimension_numbers=_NHWC)
+    return lax.conv_general_dilated(g, transposed, (1, 1), pads, dimension_numbers=NHWC)
 
 
 def loop_friendly_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
@@ -294,10 +285,15 @@ def loop_friendly_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs
         and precision is None
         and preferred_element_type is None
         and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-        == lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+        == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
     )
     if not plain:
         return lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
             feature_group_count, batch_group_count, precision, preferred_element_type)
     return conv_nhwc(lhs, rhs, window_strides, padding)
+
+
+# The drop-in's fused form: a layer computing `activation(conv + bias)` (`energies.ConvAct`) calls
+# `conv.bias_act(...)` when its `conv` has one, so the CPU path can fold bias and activation in.
+loop_friendly_conv.bias_act = conv_bias_act

@@ -11,7 +11,7 @@ import pytest
 from jax import lax
 
 from ebm_jax.energies import ConvAct, TutorialCNN
-from ebm_jax.energies.conv import conv_bias_act, conv_nhwc, loop_friendly_conv, reformulated_conv
+from ebm_jax.kernels import conv_bias_act, conv_nhwc, loop_friendly_conv, reformulated_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -115,7 +115,7 @@ import json
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import PartitionSpec as P
 from ebm_jax import parallel
-from ebm_jax.energies.conv import reformulated_conv
+from ebm_jax.kernels import reformulated_conv
 mesh = parallel.data_mesh()
 x = jax.random.normal(jax.random.key(0), (8, 28, 28, 1))
 k = jax.random.normal(jax.random.key(1), (5, 5, 1, 16))
