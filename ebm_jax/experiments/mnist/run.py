@@ -101,7 +101,9 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         config.epochs * steps_per_epoch, config.max_steps)
 
     model, optimizer, learning_rate = build(config, steps_per_epoch)
-    key_init, key_eval, key_warmup = jax.random.split(jax.random.key(config.seed), 3)
+    root = jax.random.key(config.seed)
+    key_init, key_eval = jax.random.split(root)
+    key_warmup = jax.random.fold_in(root, 2)
     first = jnp.zeros((config.batch_size, *EXAMPLE_SHAPE), jnp.float32)
     # The objective's state (the replay buffer) does not depend on its sampler, whose MALA / HMC
     # step size may come from a warm-up under the initial params: built after the state.
