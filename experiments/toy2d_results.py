@@ -5,7 +5,7 @@
 
 Each run is `ebm_jax.experiments.toy2d` with its default config and writes
 `<runs-dir>/<dataset>_<objective>/metrics.json`; finished runs are skipped, so an interrupted
-sweep continues where it stopped. The table goes to `experiments/toy2d_results.md`.
+sweep continues where it stopped (a run cut short resumes from its checkpoint). The table goes to `experiments/toy2d_results.md`.
 """
 
 import argparse
@@ -30,7 +30,8 @@ def run_all(runs_dir, objectives, datasets, progress):
             if os.path.exists(os.path.join(workdir, "metrics.json")):
                 continue
             start = time.perf_counter()
-            metrics = train_and_evaluate(get_config(dataset=dataset, objective=objective), workdir, progress)
+            metrics = train_and_evaluate(get_config(dataset=dataset, objective=objective), workdir, resume=True,
+                                         progress=progress)
             print(f"{dataset:16s} {objective:6s} NLL gap {metrics['heldout_nll_gap']:+.3f}  "
                   f"MMD2 {metrics['mmd2_samples']:.4f}  {time.perf_counter() - start:.0f} s", flush=True)
 
