@@ -17,6 +17,10 @@ energy based models"); the geometric path is the one of annealed importance samp
 `observed`, so the energy does not depend on the sampler's values there (their gradient is zero)
 and the free entries are distributed as p(x_free | x_observed); read a sample off with
 `fill(mask, observed, x)`.
+
+Extra arguments pass through unchanged: for an energy with latent units, `energy_fn(v, h)` is
+the joint energy (`energies.rbm`), and `temper` / `interpolate` of it are the tempered joint and
+the joint geometric path that block Gibbs (`samplers.gibbs`) samples.
 """
 
 from typing import Any, Callable
@@ -30,35 +34,35 @@ from ebm_jax.types import ArrayTree, EnergyFn, check
 def conjunction(*energy_fns: EnergyFn) -> EnergyFn:
     """AND: `x -> sum_i E_i(x)`, the product of the densities (unnormalised)."""
     check(len(energy_fns) >= 1, "conjunction needs at least one energy")
-    return lambda x: sum(fn(x) for fn in energy_fns)
+    return lambda x, *extra: sum(fn(x, *extra) for fn in energy_fns)
 
 
 def disjunction(*energy_fns: EnergyFn) -> EnergyFn:
     """OR: `x -> -logsumexp_i(-E_i(x))`, the sum of the unnormalised densities exp(-E_i): each
     component keeps the weight its normaliser Z_i gives it (Z_i / sum_j Z_j)."""
     check(len(energy_fns) >= 1, "disjunction needs at least one energy")
-    return lambda x: -jax.nn.logsumexp(jnp.stack([-fn(x) for fn in energy_fns]))
+    return lambda x, *extra: -jax.nn.logsumexp(jnp.stack([-fn(x, *extra) for fn in energy_fns]))
 
 
 def negation(energy_fn: EnergyFn, other: EnergyFn, weight: float = 1.0) -> EnergyFn:
     """AND NOT: `x -> E(x) - weight * E_other(x)`, density p / p_other^weight. With `weight` < 1
     the result stays normalisable wherever E grows at least as fast as E_other."""
     check(lambda: weight >= 0, f"weight must be >= 0, got {weight}")
-    return lambda x: energy_fn(x) - weight * other(x)
+    return lambda x, *extra: energy_fn(x, *extra) - weight * other(x, *extra)
 
 
 def temper(energy_fn: EnergyFn, temperature: float) -> EnergyFn:
     """`x -> E(x) / temperature`: T > 1 flattens the density, T < 1 sharpens it (for a Gaussian,
     the variance is multiplied by T)."""
     check(lambda: temperature > 0, f"temperature must be > 0, got {temperature}")
-    return lambda x: energy_fn(x) / temperature
+    return lambda x, *extra: energy_fn(x, *extra) / temperature
 
 
 def interpolate(energy_fn0: EnergyFn, energy_fn1: EnergyFn, beta) -> EnergyFn:
     """The geometric path `x -> (1 - beta) E_0(x) + beta E_1(x)`, beta in [0, 1] (may be traced:
     AIS and tempering scan over it)."""
     check(lambda: 0 <= beta <= 1, f"beta must be in [0, 1], got {beta}")
-    return lambda x: (1.0 - beta) * energy_fn0(x) + beta * energy_fn1(x)
+    return lambda x, *extra: (1.0 - beta) * energy_fn0(x, *extra) + beta * energy_fn1(x, *extra)
 
 
 def condition(energy_fn: Callable[[ArrayTree, Any], jax.Array], y) -> EnergyFn:
@@ -69,7 +73,7 @@ def condition(energy_fn: Callable[[ArrayTree, Any], jax.Array], y) -> EnergyFn:
 def clamp(energy_fn: EnergyFn, mask, observed) -> EnergyFn:
     """Inpainting: `x -> E(fill(mask, observed, x))`; `mask` (bool, like one example or
     broadcastable to it) marks the observed entries."""
-    return lambda x: energy_fn(fill(mask, observed, x))
+    return lambda x, *extra: energy_fn(fill(mask, observed, x), *extra)
 
 
 def fill(mask, observed, x):

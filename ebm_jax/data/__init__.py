@@ -2,13 +2,14 @@
 
 from ebm_jax.data.batching import padded_batches, steps_per_epoch, train_batch_indices
 from ebm_jax.data.idx import IdxFormatError, read_idx
-from ebm_jax.data.mnist import DataNotFoundError, Dataset, Split, load, to_float_images
+from ebm_jax.data.mnist import DataNotFoundError, Dataset, Split, binarize, load, to_float_images
 
 __all__ = [
     "DataNotFoundError",
     "Dataset",
     "IdxFormatError",
     "Split",
+    "binarize",
     "load",
     "padded_batches",
     "read_idx",

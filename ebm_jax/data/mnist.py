@@ -162,6 +162,17 @@ def to_float_images(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 127.5 - 1.0)[..., None]
 
 
+def binarize(images: np.ndarray, seed: int, stream: int = 0) -> np.ndarray:
+    """uint8 `[N, 28, 28]` -> float32 `[N, 784]` in {0, 1}: each pixel 1 with probability
+    intensity / 255 (stochastic binarization, as in Salakhutdinov & Murray 2008), drawn from a
+    generator seeded by `(seed, stream)` (one stream per split), so the same seed gives the same
+    binary data on every run."""
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
+    flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    return (np.random.default_rng([seed, stream]).random(flat.shape, np.float32) < flat).astype(np.float32)
+
+
 def _complete_folder(folder, dataset):
     """`folder` or `folder/<dataset>` if it holds all four files (gzip or not), else None."""
     for path in (folder, os.path.join(folder, dataset)):

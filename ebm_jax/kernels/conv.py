@@ -265,7 +265,7 @@ def _input_grad_stride1(g, kernel, padding, x_shape):
     transposed = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # [KH, KW, F, C]
     pads = []
     for d in range(2):
-        k, (lo, hi) = kernel.shape[d], padding[d]
+        k, lo = kernel.shape[d], padding[d][0]
         pads.append((k - 1 - lo, x_shape[1 + d] - g.shape[1 + d] - (k - 1 - lo) + k - 1))
     return lax.conv_general_dilated(g, transposed, (1, 1), pads, dimension_numbers=NHWC)
 

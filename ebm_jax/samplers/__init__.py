@@ -13,11 +13,14 @@ parameters closed over; a `spec` per sampler (`langevin.spec`, `mala.spec`, `hmc
     hmc          HMC (leapfrog in `integrators`, diagonal mass matrix, divergence flag)
     adaptation   dual-averaging step-size adaptation (a pure warm-up)
     annealed     annealed Langevin over noise levels, for E(x, sigma)
+    gibbs        block Gibbs for energies with binary latent units (RBMs), `energy_fn(v, h)`
     tempering    replica exchange over temperatures, wrapping any kernel above
+    ais          annealed importance sampling: log Z with its standard error
     diagnostics  acceptance, multi-chain ESS, split R-hat, trace plots
 """
 
-from ebm_jax.samplers import adaptation, annealed, diagnostics, hmc, integrators, langevin, mala, tempering
+from ebm_jax.samplers import adaptation, ais, annealed, diagnostics, gibbs, hmc, integrators, langevin, mala, tempering
+from ebm_jax.samplers.gibbs import GibbsInfo, GibbsState
 from ebm_jax.samplers.hmc import HMCInfo, HMCState
 from ebm_jax.samplers.langevin import LangevinInfo, LangevinState
 from ebm_jax.samplers.loop import SamplerSpec, run_chain, run_chains, sample, uniform_starts
@@ -25,8 +28,8 @@ from ebm_jax.samplers.mala import MALAInfo, MALAState
 from ebm_jax.samplers.tempering import TemperingInfo, TemperingState
 
 __all__ = [
-    "HMCInfo", "HMCState", "LangevinInfo", "LangevinState", "MALAInfo", "MALAState",
-    "TemperingInfo", "TemperingState", "adaptation", "annealed", "diagnostics", "hmc",
+    "GibbsInfo", "GibbsState", "HMCInfo", "HMCState", "LangevinInfo", "LangevinState", "MALAInfo", "MALAState",
+    "TemperingInfo", "TemperingState", "adaptation", "ais", "annealed", "diagnostics", "gibbs", "hmc",
     "integrators", "langevin", "mala", "run_chain", "run_chains", "sample", "SamplerSpec", "tempering",
     "uniform_starts",
 ]

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from ebm_jax import compose
-from ebm_jax.types import ArrayTree, EnergyFn
+from ebm_jax.samplers.loop import SamplerSpec
+from ebm_jax.types import ArrayTree, EnergyFn, check
 
 _CACHED = ("energy", "energy_grad")
 
@@ -47,10 +48,12 @@ def swap_log_acceptance(betas: jax.Array, energies: jax.Array) -> jax.Array:
     return (betas[:-1] - betas[1:]) * (energies[:-1] - energies[1:])
 
 
-def init(positions: ArrayTree, energy_fn: EnergyFn, betas: jax.Array, inner_init: Callable) -> TemperingState:
-    """`positions` with a leading replica axis K (one start per temperature)."""
+def init(positions: ArrayTree, energy_fn: EnergyFn, betas: jax.Array, inner_init: Callable, step=0) -> TemperingState:
+    """`positions` with a leading replica axis K (one start per temperature); `step` sets which
+    pairs swap first (even: (0, 1), (2, 3), ...), so chains restarted from their positions (the
+    persistent chains of training) keep alternating."""
     replicas = jax.vmap(lambda x, b: inner_init(x, _tempered(energy_fn, b)))(positions, betas)
-    return TemperingState(replicas, jnp.asarray(0, jnp.int32))
+    return TemperingState(replicas, jnp.asarray(step, jnp.int32))
 
 
 def build_kernel(inner_kernel: Callable) -> Callable:
@@ -92,6 +95,19 @@ def build_kernel(inner_kernel: Callable) -> Callable:
         return TemperingState(swapped, state.step + 1), info
 
     return kernel
+
+
+def spec(inner: SamplerSpec, betas, num_steps: Optional[int] = None, step=0) -> SamplerSpec:
+    """Replica exchange around the sampler `inner` at inverse temperatures `betas [K]`, as a
+    `SamplerSpec`: a chain's position is `[K, ...]` (one per temperature), its samples of the
+    target are `final.replicas.position[:, 0]`. `num_steps` defaults to `inner.num_steps`; `step`
+    as in `init`."""
+    betas = jnp.asarray(betas)
+    check(betas.ndim == 1 and betas.shape[0] >= 2, f"betas must be [K] with K >= 2, got shape {betas.shape}")
+    num_steps = inner.num_steps if num_steps is None else int(num_steps)
+    check(num_steps >= 1, f"num_steps must be >= 1, got {num_steps}")
+    return SamplerSpec(lambda x, energy_fn: init(x, energy_fn, betas, inner.init, step), build_kernel(inner.kernel),
+                       dict(inner.params, betas=betas), num_steps, inner.chain_group)
 
 
 def _tempered(energy_fn, beta):

@@ -16,6 +16,7 @@ between steps (a replay buffer, persistent chains, or nothing). `mesh` (None or 
 
     replay_cd       chains start from a replay buffer (5 % fresh noise): the UvA tutorial's CD
     persistent_cd   a fixed set of persistent chains, all advanced every step (Tieleman 2008)
+    persistent_pt   persistent replica-exchange chains (parallel tempering negatives)
     cd_k            k sampler steps from the data batch itself (Hinton 2002)
     dsm, ssm, msdsm score matching (single sigma, sliced, multi-scale with E(x, sigma))
     nce             noise-contrastive estimation with a learned log Z
@@ -24,6 +25,11 @@ between steps (a replay buffer, persistent chains, or nothing). `mesh` (None or 
 The contrastive ones take a `SamplerSpec` (`langevin.spec`, `mala.spec`, `hmc.spec`) and
 `loss="cd"` (CD + alpha L2) or `loss="hinge"` (with `margin`); their metrics include the
 sampler's mean acceptance when it has one (`sampler_acceptance`).
+
+RBMs train with the same objectives and `samplers.gibbs.spec` as the sampler (`alpha=0`): the CD
+loss on free energies, mean F(data) - mean F(negatives), has the gradient <v h>_data - <v h>_model
+with h's conditional means, the classic update (Hinton 2002); `cd_k` is CD-k, `persistent_cd`
+PCD, `persistent_pt` PT negatives.
 """
 
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -33,6 +39,7 @@ import jax.numpy as jnp
 
 from ebm_jax import buffers, losses
 from ebm_jax.energies.convert import per_example
+from ebm_jax.samplers import tempering
 from ebm_jax.samplers.loop import SamplerSpec, sample
 from ebm_jax.types import check
 
@@ -141,6 +148,42 @@ def persistent_cd(
         chains, metrics = run_negatives(rng_key, sampler, batch_energy_fn, chains, mesh)
         chains = jnp.clip(chains, *bounds)
         return (batch, chains), chains, metrics
+
+    return Objective(init, prepare, _contrastive_loss(loss, alpha, margin))
+
+
+def persistent_pt(
+    sampler: SamplerSpec,
+    betas,
+    num_chains: int,
+    bounds: Tuple[float, float],
+    loss: str = "cd",
+    alpha: float = 0.1,
+    margin: float = 1.0,
+) -> Objective:
+    """PCD whose persistent chains are replica-exchange chains (`samplers.tempering` around
+    `sampler`, inverse temperatures `betas [K]`, beta_0 = 1): the negatives are the beta = 1
+    replicas (Desjardins et al. 2010, for RBMs with `gibbs.spec`). Every train step runs
+    `sampler.num_steps` steps of the K replicas of each chain, swaps included. State:
+    `(positions [n, K, ...], steps [])`, the step count keeping the even / odd swap pairs
+    alternating across train steps. Metrics add `swap_acceptance` (mean over tried pairs)."""
+    check(int(num_chains) >= 1, f"num_chains must be >= 1, got {num_chains}")
+    betas = jnp.asarray(betas, jnp.float32)
+    check(lambda: bool(betas[0] == 1), f"betas must start at 1 (the model), got {betas}")
+
+    def init(rng_key, batch):
+        low, high = bounds
+        shape = (int(num_chains), betas.shape[0]) + batch.shape[1:]
+        return {}, (jax.random.uniform(rng_key, shape, batch.dtype, minval=low, maxval=high), jnp.zeros((), jnp.int32))
+
+    def prepare(rng_key, batch_energy_fn, state, batch, mesh=None):
+        chains, steps = state
+        spec = tempering.spec(sampler, betas, step=steps)
+        final, _, infos = sample(rng_key, spec, per_example(batch_energy_fn), chains, mesh=mesh)
+        chains = jax.lax.stop_gradient(jnp.clip(final.replicas.position, *bounds))
+        tried = jnp.sum(infos.swap_proposed)
+        metrics = {"swap_acceptance": jnp.sum(infos.swap_acceptance) / jnp.maximum(tried, 1)}
+        return (batch, chains[:, 0]), (chains, steps + spec.num_steps), metrics
 
     return Objective(init, prepare, _contrastive_loss(loss, alpha, margin))
 
