@@ -2,14 +2,15 @@
 
 Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E(x)).
 
-    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy);
-               `per_example` / `batched` convert between batched and one-example energies
+    energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy,
+               BernoulliRBM, GaussianBernoulliRBM; `dbn`); `per_example` / `batched` convert between
+               batched and one-example energies
     compose    the energy algebra: AND, OR, NOT, temperature, the geometric path, conditioning,
                clamping (inpainting)
     samplers   BlackJAX-shaped kernels `(rng_key, state, energy_fn, **params) -> (state, info)`
                with `energy_fn` mapping ONE example to a scalar: Langevin, MALA, HMC, annealed
-               Langevin, replica exchange; dual-averaging warm-up; diagnostics; one spec
-               (`SamplerSpec`) and one runner (`sample`, over `run_chains`)
+               Langevin, block Gibbs (RBMs), replica exchange, AIS; dual-averaging warm-up;
+               diagnostics; one spec (`SamplerSpec`) and one runner (`sample`, over `run_chains`)
     buffers    the replay buffer as a fixed-capacity PyTree
     losses     `(...) -> (loss, metrics)`: CD, hinge, regularisers, score matching, NCE
     train      one state and one step for every objective, `state, metrics = train_step(state,
@@ -17,19 +18,31 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
     parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`
     presets    the UvA tutorial's sampler, objective and optimizer
     data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching, 2-D toy datasets
-    eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures
+    eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures,
+               RBM log-likelihoods (exact and AIS log Z)
 """
 
 from ebm_jax import buffers, compose, data, energies, eval, losses, parallel, presets, samplers, train
 from ebm_jax.buffers import ReplayBuffer
-from ebm_jax.energies import CourseCNN, MLPEnergy, ResNetEnergy, TutorialCNN, batched, per_example
+from ebm_jax.energies import (
+    BernoulliRBM,
+    CourseCNN,
+    GaussianBernoulliRBM,
+    MLPEnergy,
+    ResNetEnergy,
+    TutorialCNN,
+    batched,
+    per_example,
+)
 from ebm_jax.losses import contrastive_divergence
 from ebm_jax.samplers import (
     LangevinInfo,
     LangevinState,
     SamplerSpec,
+    ais,
     annealed,
     diagnostics,
+    gibbs,
     hmc,
     langevin,
     mala,
@@ -55,8 +68,10 @@ from ebm_jax.types import EnergyFn, SamplingAlgorithm
 __version__ = "0.1.0"
 
 __all__ = [
+    "BernoulliRBM",
     "CourseCNN",
     "EnergyFn",
+    "GaussianBernoulliRBM",
     "Hook",
     "LangevinInfo",
     "LangevinState",
@@ -68,6 +83,7 @@ __all__ = [
     "SamplingAlgorithm",
     "TrainState",
     "TutorialCNN",
+    "ais",
     "annealed",
     "batched",
     "buffers",
@@ -79,6 +95,7 @@ __all__ = [
     "energies",
     "eval",
     "fit",
+    "gibbs",
     "hmc",
     "langevin",
     "losses",

@@ -22,7 +22,7 @@ def _run(code, cwd):
 
 
 def test_the_readme_has_its_blocks():
-    assert len(BLOCKS) == 5
+    assert len(BLOCKS) == 6
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -37,6 +37,8 @@ def test_block_runs(index, tmp_path):
         assert float(printed[0]) == float(printed[0])  # a number, not NaN
     elif "hmc.spec" in block:
         assert printed == ["(1000,", "64,", "2)", "True", "True"]
+    elif "rbm_ais_log_z" in block:
+        assert printed == ["True", "True"]
     elif "compose.conjunction" in block:
         assert printed == ["0.5"]
     elif "ej.fit" in block:

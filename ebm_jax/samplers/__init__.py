@@ -4,9 +4,10 @@ Each sampler module has a `State` and an `Info` NamedTuple, `init(position, ener
 `build_kernel(...) -> kernel(rng_key, state, energy_fn, **params) -> (state, info)`, where
 `energy_fn` maps ONE example (any PyTree) to a scalar energy. A convenience function per sampler
 (`langevin.langevin`, `mala.mala`, `hmc.hmc`) returns an `(init, step)` pair with the energy and
-parameters closed over; a `spec` per sampler (`langevin.spec`, `mala.spec`, `hmc.spec`) is a
-`SamplerSpec` (init, kernel, params, number of steps) that `sample` runs over many chains
-(generation from noise included, with `uniform_starts`). `run_chains` is the `lax.scan` under it.
+parameters closed over; a `spec` per sampler (`langevin.spec`, `mala.spec`, `hmc.spec`,
+`gibbs.spec`, and `tempering.spec` around any of them) is a `SamplerSpec` (init, kernel, params,
+number of steps) that `sample` runs over many chains (generation from noise included, with
+`uniform_starts`). `run_chains` is the `lax.scan` under it.
 
     langevin     unadjusted Langevin: the tutorial's loop and the textbook form
     mala         Metropolis-adjusted Langevin
