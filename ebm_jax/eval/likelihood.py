@@ -12,10 +12,13 @@ Exact log Z: with the hidden layer enumerated, the visible units sum out in clos
 log Z = logsumexp_h [c^T h + sum_i softplus(b_i + (W h)_i)] (and symmetrically over v when V < H),
 2^min(V, H) terms taken in blocks of `_BLOCK`: practical up to about 25 units.
 
-AIS: the base is the factorised Bernoulli with logits `base_logits` (the base-rate model: the
-training data's pixel means, `energies.rbm.base_rate_logits(data)`; 0, a uniform base, when not
-given) as an RBM with W = 0, c = 0; the transitions are block Gibbs on the joint path and the
-weights are taken on the free energies (`samplers.ais`).
+AIS: the base is the factorised Bernoulli with logits `base_logits` as an RBM with W = 0, c = 0:
+the base-rate model of Salakhutdinov & Murray (the training data's pixel means,
+`energies.rbm.base_rate_logits(data)`) or, when not given, the model's own factorised
+approximation b + W sigmoid(c) (one mean-field pass from the hidden units' prior means), which
+needs no data. (A uniform base, logits 0, is far from a trained RBM and needs far more betas.)
+The transitions are block Gibbs on the joint path and the weights are taken on the free
+energies (`samplers.ais`).
 """
 
 import math
@@ -72,14 +75,17 @@ def rbm_ais(rng_key: jax.Array, params, num_chains: int = 100, num_betas: int = 
       params: the RBM.
       num_chains: independent AIS runs (100 or more for a stated standard error).
       num_betas: betas on the path, spaced as `ais.schedule` (14,501 by default).
-      base_logits: `[V]` logits of the base model (`rbm.base_rate_logits(train_data)`); 0 if None.
+      base_logits: `[V]` logits of the base model (`rbm.base_rate_logits(train_data)`); None:
+        b + W sigmoid(c).
 
     Returns:
       `ais.AISResult` (log_z, std_error, ess, log_weights, positions).
     """
     params = rbm.as_params(params)
     num_visible, num_hidden = params["W"].shape
-    base_logits = jnp.zeros((num_visible,), jnp.float32) if base_logits is None else jnp.asarray(base_logits, jnp.float32)
+    if base_logits is None:
+        base_logits = params["b"] + params["W"] @ jax.nn.sigmoid(params["c"])
+    base_logits = jnp.asarray(base_logits, jnp.float32)
     check(base_logits.shape == (num_visible,), f"base_logits must be [{num_visible}], got {base_logits.shape}")
     check(int(num_chains) >= 2, f"num_chains must be >= 2, got {num_chains}")
     return _rbm_ais(rng_key, params, base_logits, int(num_chains), int(num_betas))
