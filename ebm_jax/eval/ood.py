@@ -15,16 +15,18 @@ enter together, as in scikit-learn's `roc_curve`):
 All take 1-D arrays and return Python floats; they run on the host (NumPy), after the scores.
 `negative_energy` and `negative_grad_norm` compute -E(x) and -||grad_x E(x)|| over a dataset in
 fixed-size batches; `ood_table` gives every metric for one in-distribution set against several
-out-of-distribution ones.
+out-of-distribution ones; `ood_benchmark` runs both scores of an image EBM against another
+dataset, uniform and Gaussian noise and the tutorial's three edits of the test images.
 """
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ebm_jax.data.batching import padded_batches
+from ebm_jax.eval.analysis import flipped, noisy, shrunk
 
 METRICS = ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr", "detection_error")
 
@@ -114,6 +116,38 @@ def negative_grad_norm(apply_fn: Callable, variables, images: np.ndarray, batch_
     grad = jax.grad(lambda x: jnp.sum(apply_fn(variables, x)))
     fn = jax.jit(lambda x: -jnp.sqrt(jnp.sum(jnp.square(grad(x)).reshape(x.shape[0], -1), -1)))
     return _batched(fn, images, batch_size)
+
+
+SCORES = {"neg_energy": negative_energy, "neg_grad_norm": negative_grad_norm}
+
+
+def out_of_distribution_sets(rng_key: jax.Array, test_images: np.ndarray,
+                             other: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+    """The benchmark's out-of-distribution sets for images in [-1, 1], each as large as the test
+    split: `other` datasets (e.g. {"fashion_mnist": ...}), uniform noise U(-1, 1), Gaussian noise
+    clip(N(0, 1), -1, 1), and the test images noised (sigma 0.3), flipped (both axes) and shrunk
+    to the bottom-right quadrant (the tutorial's edits, `eval.analysis`)."""
+    key_uniform, key_gauss, key_edit = jax.random.split(rng_key, 3)
+    shape = test_images.shape
+    sets = dict(other or {})
+    sets["uniform_noise"] = np.asarray(jax.random.uniform(key_uniform, shape, minval=-1.0, maxval=1.0))
+    sets["gaussian_noise"] = np.clip(np.asarray(jax.random.normal(key_gauss, shape)), -1.0, 1.0)
+    sets["noisy_sigma_0.3"] = noisy(key_edit, test_images, 0.3)
+    sets["flipped"] = flipped(test_images)
+    sets["shrunk_bottom_right"] = shrunk(test_images)
+    return sets
+
+
+def ood_benchmark(apply_fn: Callable, variables, rng_key: jax.Array, test_images: np.ndarray,
+                  other: Optional[Dict[str, np.ndarray]] = None, batch_size: int = 256) -> Dict:
+    """`{score name: ood_table}` for the scores in `SCORES`, in-distribution = `test_images`
+    against `out_of_distribution_sets(rng_key, test_images, other)`; plus the sets' sizes."""
+    sets = out_of_distribution_sets(rng_key, test_images, other)
+    report = {"num_images": {"in_distribution_test": len(test_images), **{k: len(v) for k, v in sets.items()}}}
+    for name, score in SCORES.items():
+        scores_in = score(apply_fn, variables, test_images, batch_size)
+        report[name] = ood_table(scores_in, {k: score(apply_fn, variables, v, batch_size) for k, v in sets.items()})
+    return report
 
 
 def _batched(fn, images, batch_size):

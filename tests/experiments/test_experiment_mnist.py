@@ -52,6 +52,14 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
     assert set(saved["edits_of_test_images"]) == {"noisy_sigma_0.3", "flipped", "shrunk"}
     for key in ("uniform_noise", "train_images", "test_images", "generated_samples"):
         assert np.isfinite(saved["mean_energy"][key])
+    # The OOD benchmark, with the Fashion-MNIST fixture found beside mnist_tiny.
+    ood = saved["ood"]
+    sets = {"fashion_mnist", "uniform_noise", "gaussian_noise", "noisy_sigma_0.3", "flipped", "shrunk_bottom_right"}
+    assert set(ood["neg_energy"]) == set(ood["neg_grad_norm"]) == sets
+    assert ood["num_images"]["fashion_mnist"] == 100 and "fashion_mnist" in ood["other_dataset"]
+    for table in (ood["neg_energy"], ood["neg_grad_norm"]):
+        for row in table.values():
+            assert 0 <= row["auroc"] <= 1 and 0 <= row["fpr_at_95_tpr"] <= 1 and 0 <= row["detection_error"] <= 0.5
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
     logged = set().union(*records)

@@ -58,6 +58,9 @@ class Config:
     num_noise_images: int = setting(1024, "uniform-noise images in the evaluation")
     eval_batch_size: int = setting(256, "batch size of the evaluation passes")
     max_eval_images: Optional[int] = setting(None, "cap on the test images evaluated (None: all)")
+    ood_data_dir: Optional[str] = setting(None, "the other dataset's IDX files for the OOD benchmark (Fashion-MNIST "
+                                                "for an MNIST model, MNIST for a Fashion one); None: the folder "
+                                                "beside --data-dir named for it, else the usual search")
     log_every: int = setting(10, "train metrics logged every this many steps")
     seed: int = setting(42, "seed of the initialisation, batches and sampler")
 
@@ -87,7 +90,7 @@ class Config:
 
 
 # Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
-RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "log_every", "generation_steps",
+RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_data_dir", "log_every", "generation_steps",
                      "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
                      "eval_batch_size", "sampler.chain_group")
 

@@ -6,7 +6,9 @@
 
 Writes into `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/latest and
 checkpoints/best (best = largest validation CD gap), buffer.png, generation_steps.png,
-samples.png, energy_hist.png, training_curves.png and metrics.json (the final analysis).
+samples.png, energy_hist.png, training_curves.png and metrics.json (the final analysis, with the
+OOD benchmark of `eval.ood`: AUROC, AUPR, FPR@95 and detection error of -E and -|grad E| for
+the test split against the other dataset, noise and the tutorial's edits).
 The validation CD gap is E(uniform noise) - E(test images), both means over the test split (the
 tutorial's `val_contrastive_divergence` with our sign: a larger gap separates data from noise).
 """
@@ -24,7 +26,7 @@ from jax.sharding import Mesh
 from ebm_jax import buffers, presets
 from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
-from ebm_jax.eval import analysis, plots
+from ebm_jax.eval import analysis, ood, plots
 from ebm_jax.experiments.cli import apply_flat, flatten
 from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import adaptation, hmc, mala, sample, uniform_starts
@@ -116,7 +118,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         epoch, index = divmod(t, steps_per_epoch)
         return train_images[data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)[index]]
 
-    evaluator = _Evaluator(model, config, sampler, key_eval, test_images)
+    evaluator = _Evaluator(model, config, sampler, key_eval, test_images, other_dataset(config))
     print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
           f"steps; {1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
     state, summary = fit(
@@ -146,6 +148,32 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     return report
 
 
+def other_dataset(config: Config):
+    """`(name, test images [N, 28, 28, 1] or None, source or why not)` of the OOD benchmark's other
+    dataset (Fashion-MNIST for MNIST and the reverse), as many images as the evaluated test split.
+    From `ood_data_dir` when given; else, when `data_dir` is given, from the folder beside it
+    named for the dataset if there is one (no search: a run given its data stays offline); else
+    from the usual search (`data.load`)."""
+    name = "fashion_mnist" if config.dataset == "mnist" else "mnist"
+    folder = config.ood_data_dir
+    if folder is None and config.data_dir is not None:
+        folder = os.path.join(os.path.dirname(os.path.abspath(config.data_dir)), name)
+        if not os.path.isdir(folder):
+            print(f"note: the OOD benchmark runs without {name}: no folder {folder} (set --ood-data-dir)")
+            return name, None, f"not found beside --data-dir ({folder})"
+    try:
+        dataset = data_lib.load(name, folder)
+    except data_lib.DataNotFoundError as e:
+        if config.ood_data_dir is not None:
+            raise
+        print(f"note: the OOD benchmark runs without {name}: {str(e).splitlines()[0]}")
+        return name, None, f"not found: {str(e).splitlines()[0]}"
+    images = data_lib.to_float_images(dataset.test.images)
+    if config.max_eval_images is not None:
+        images = images[: config.max_eval_images]
+    return name, images, f"{dataset.source}, test split"
+
+
 def variables(state: TrainState) -> Dict:
     """The model's variables in `state` (what `model.apply` takes)."""
     return {"params": state.params["energy"], **state.model_state}
@@ -154,8 +182,9 @@ def variables(state: TrainState) -> Dict:
 class _Evaluator:
     """The tutorial's callbacks (per-epoch validation and figures) and the final analysis."""
 
-    def __init__(self, model, config: Config, sampler: SamplerSpec, rng_key, test_images):
+    def __init__(self, model, config: Config, sampler: SamplerSpec, rng_key, test_images, other=None):
         self.model, self.config, self.key, self.test_images = model, config, rng_key, test_images
+        self.other = other  # (name, images, source) of the other dataset, or (name, None, why not)
         generator = sampler._replace(num_steps=config.generation_steps)
 
         def generate(key, model_variables, num_chains, thin):
@@ -216,6 +245,11 @@ class _Evaluator:
         })
         report["mean_energy"]["generated_samples"] = float(e_generated.mean())
         report["validation"] = self.validation_gap(model_variables, 99_999)
+        name, images, source = self.other
+        report["ood"] = ood.ood_benchmark(self.model.apply, model_variables, jax.random.fold_in(key_ood, 1),
+                                          self.test_images, None if images is None else {name: images},
+                                          config.eval_batch_size)
+        report["ood"]["other_dataset"] = source
         plots.save_training_curves(os.path.join(workdir, "training_curves.png"), read_metrics(workdir), [
             ["train/loss", "train/loss_cd", "train/loss_reg"],
             ["train/energy_real", "train/energy_fake"],
