@@ -1,4 +1,5 @@
-"""MCMC diagnostics: acceptance, multi-chain effective sample size, split R-hat, trace plots.
+"""MCMC diagnostics: acceptance, multi-chain effective sample size, split R-hat, trace plots,
+and a report of all of them from chains' energy traces (`energy_chain_report`).
 
 Host-side (numpy) functions on collected draws `[num_chains, num_draws, ...]`; every trailing
 dimension is treated as a separate scalar quantity. ESS and R-hat follow Gelman et al.,
@@ -64,8 +65,25 @@ def monte_carlo_standard_error(draws) -> np.ndarray:
     return x.reshape(-1, *x.shape[2:]).std(axis=0, ddof=1) / np.sqrt(effective_sample_size(x))
 
 
+def energy_chain_report(energies, infos=None, keep: float = 0.5) -> dict:
+    """Diagnostics of chains from their energy traces `[chains, steps]`: split R-hat, ESS and the
+    MCSE of the mean energy over the last `keep` share of the steps (the start from noise is a
+    transient, not a stationary stretch), and the mean acceptance over all steps when `infos`
+    has `acceptance_rate` (MALA, HMC). A JSON-able dict."""
+    x = _as_chains(energies)
+    if x.ndim != 2 or x.shape[1] < 8 or not 0 < keep <= 1:
+        raise ValueError(f"energies must be [chains, steps >= 8] and keep in (0, 1], got {x.shape}, {keep}")
+    tail = x[:, x.shape[1] - max(4, int(round(keep * x.shape[1]))):]
+    report = {"chains": int(x.shape[0]), "steps": int(x.shape[1]), "steps_used": int(tail.shape[1]),
+              "split_rhat": float(split_rhat(tail)), "ess": float(effective_sample_size(tail)),
+              "mean_energy": float(tail.mean()), "mcse_mean_energy": float(monte_carlo_standard_error(tail))}
+    if infos is not None and hasattr(infos, "acceptance_rate"):
+        report["acceptance_rate"] = acceptance_rate(infos)
+    return report
+
+
 def plot_traces(path: str, traces, labels: Optional[Sequence[str]] = None, title: str = "",
-                ylabel: str = "energy") -> None:
+                ylabel: str = "energy", xlabel: str = "draw") -> None:
     """Saves a trace plot: `traces` `[chains, draws]` (one line per chain, up to 8 drawn)."""
     from matplotlib.figure import Figure
 
@@ -74,7 +92,7 @@ def plot_traces(path: str, traces, labels: Optional[Sequence[str]] = None, title
     ax = fig.subplots()
     for i, trace in enumerate(traces[:8]):
         ax.plot(trace, lw=0.7, label=labels[i] if labels else None)
-    ax.set_xlabel("draw")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     if labels:

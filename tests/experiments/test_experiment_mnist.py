@@ -15,7 +15,7 @@ from ebm_jax.train import create_train_state
 from ebm_jax.train.checkpoint import Checkpointer
 
 OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "generation_steps.png",
-           "samples.png", "energy_hist.png", "training_curves.png"]
+           "samples.png", "energy_hist.png", "training_curves.png", "generation_energy.png"]
 
 
 def tiny_config(data_dir, **overrides):
@@ -52,6 +52,8 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
     assert set(saved["edits_of_test_images"]) == {"noisy_sigma_0.3", "flipped", "shrunk"}
     for key in ("uniform_noise", "train_images", "test_images", "generated_samples"):
         assert np.isfinite(saved["mean_energy"][key])
+    chains = saved["generation_chains"]
+    assert chains["chains"] == 4 and chains["steps"] == 8 and chains["split_rhat"] > 0 and chains["ess"] > 0
     # The OOD benchmark, with the Fashion-MNIST fixture found beside mnist_tiny.
     ood = saved["ood"]
     sets = {"fashion_mnist", "uniform_noise", "gaussian_noise", "noisy_sigma_0.3", "flipped", "shrunk_bottom_right"}

@@ -6,7 +6,9 @@
 
 Writes into `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/latest and
 checkpoints/best (best = largest validation CD gap), buffer.png, generation_steps.png,
-samples.png, energy_hist.png, training_curves.png and metrics.json (the final analysis, with the
+samples.png, energy_hist.png, training_curves.png, generation_energy.png (each generation
+chain's energy per step; split R-hat, ESS and acceptance in metrics.json) and metrics.json (the
+final analysis, with the
 OOD benchmark of `eval.ood`: AUROC, AUPR, FPR@95 and detection error of -E and -|grad E| for
 the test split against the other dataset, noise and the tutorial's edits).
 The validation CD gap is E(uniform noise) - E(test images), both means over the test split (the
@@ -29,7 +31,7 @@ from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, ood, plots
 from ebm_jax.experiments.cli import apply_flat, flatten
 from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
-from ebm_jax.samplers import adaptation, hmc, mala, sample, uniform_starts
+from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform_starts
 from ebm_jax.samplers.loop import SamplerSpec
 from ebm_jax.train import Hook, TrainState, create_train_state, fit, make_train_step, shard_state
 from ebm_jax.train.checkpoint import Checkpointer
@@ -190,12 +192,16 @@ class _Evaluator:
         def generate(key, model_variables, num_chains, thin):
             key_starts, key_run = jax.random.split(key)
             starts = uniform_starts(key_starts, num_chains, EXAMPLE_SHAPE)
-            final, trace, _ = sample(key_run, generator, per_example(model.apply, model_variables), starts, thin=thin)
+            final, trace, infos = sample(key_run, generator, per_example(model.apply, model_variables), starts, thin=thin)
             # MALA / HMC are unbounded: show and score samples in the images' range
-            return jnp.clip(final.position, -1.0, 1.0), None if trace is None else jnp.clip(trace.position, -1.0, 1.0)
+            clipped = None if trace is None else jnp.clip(trace.position, -1.0, 1.0)
+            return jnp.clip(final.position, -1.0, 1.0), clipped, infos
 
         thin = config.generation_steps // config.generation_snapshots
+        self.thin = thin
         self.generate_steps = jax.jit(lambda k, v: generate(k, v, config.generation_chains, thin)[1])
+        # Every step of the same chains (the same key: thinning does not change the numbers).
+        self.generate_every_step = jax.jit(lambda k, v: generate(k, v, config.generation_chains, 1)[1:])
         self.generate_samples = jax.jit(lambda k, v: generate(k, v, config.num_samples, None)[0])
         self.snapshot_steps = [thin * (i + 1) for i in range(config.generation_snapshots)]
 
@@ -226,8 +232,16 @@ class _Evaluator:
     def final_report(self, state, train_images, workdir) -> Dict:
         model_variables, buffer, config = variables(state), state.objective_state, self.config
         key_gen, key_samples, key_ood = jax.random.split(jax.random.fold_in(self.key, 99_999), 3)
-        trace = np.asarray(self.generate_steps(key_gen, model_variables))
+        every_step, infos = self.generate_every_step(key_gen, model_variables)
+        every_step = np.asarray(every_step)  # [steps, chains, 28, 28, 1]
+        trace = every_step[self.thin - 1:: self.thin]
         plots.save_generation_steps(os.path.join(workdir, "generation_steps.png"), trace, self.snapshot_steps)
+        steps, chains = every_step.shape[:2]
+        chain_energies = self._energies(model_variables, every_step.reshape(-1, *EXAMPLE_SHAPE)).reshape(steps, chains).T
+        diagnostics.plot_traces(os.path.join(workdir, "generation_energy.png"), chain_energies,
+                                title=f"energy of each generation chain from uniform noise ({config.sampler.name})",
+                                xlabel="sampler step")
+        chain_report = diagnostics.energy_chain_report(chain_energies, infos)
         samples = np.asarray(self.generate_samples(key_samples, model_variables))
         plots.save_image_grid(os.path.join(workdir, "samples.png"), samples, 8,
                               f"{len(samples)} samples, {config.generation_steps} {config.sampler.name} steps from noise")
@@ -245,6 +259,7 @@ class _Evaluator:
         })
         report["mean_energy"]["generated_samples"] = float(e_generated.mean())
         report["validation"] = self.validation_gap(model_variables, 99_999)
+        report["generation_chains"] = chain_report
         name, images, source = self.other
         report["ood"] = ood.ood_benchmark(self.model.apply, model_variables, jax.random.fold_in(key_ood, 1),
                                           self.test_images, None if images is None else {name: images},
