@@ -1,4 +1,5 @@
-"""Figures: image grids, generation over sampler steps, energy histograms, training curves.
+"""Figures: image grids, generation over sampler steps, energy histograms, training curves, and
+the energy landscape of a 2-D model (contours of E, the field -grad E, samples on top).
 
 Images are `[N, H, W, 1]` in [-1, 1]. Figures are built as `matplotlib.figure.Figure` objects
 and written to files, never through pyplot, so no display is needed and the caller's pyplot
@@ -79,3 +80,38 @@ def save_training_curves(path: str, records: Sequence[dict], keys: Sequence[Sequ
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def save_energy_landscape(path: str, batch_energy_fn, half_width: float, samples=None, n: int = 120,
+                          arrows: int = 20, title: str = "") -> None:
+    """A 2-D model's landscape on [-half_width, half_width]^2: filled contours of E(x) (clipped to
+    its 1st-99th percentile so the basins show), the field -grad E(x) on an `arrows` x `arrows`
+    grid (arrow length proportional to |grad E|, longest scaled to a cell), and `samples [N, 2]`.
+    `batch_energy_fn`: `[n, 2] -> [n]`."""
+    import jax
+    import jax.numpy as jnp
+
+    axis = np.linspace(-half_width, half_width, n)
+    xx, yy = np.meshgrid(axis, axis)
+    points = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], -1), jnp.float32)
+    energies = np.asarray(jax.jit(batch_energy_fn)(points)).reshape(n, n)
+    low, high = np.percentile(energies, [1, 99])
+    coarse = np.linspace(-half_width, half_width, arrows)
+    cx, cy = np.meshgrid(coarse, coarse)
+    at = jnp.asarray(np.stack([cx.ravel(), cy.ravel()], -1), jnp.float32)
+    grads = np.asarray(jax.jit(jax.grad(lambda x: jnp.sum(batch_energy_fn(x))))(at)).reshape(arrows, arrows, 2)
+    scale = (coarse[1] - coarse[0]) / max(float(np.abs(grads).max()), 1e-12)
+    fig = Figure(figsize=(5.6, 4.8))
+    ax = fig.subplots()
+    filled = ax.contourf(xx, yy, np.clip(energies, low, high), levels=30, cmap="viridis_r")
+    fig.colorbar(filled, ax=ax, label="E(x) (clipped to its 1-99th percentile)")
+    ax.quiver(cx, cy, -grads[..., 0] * scale, -grads[..., 1] * scale, angles="xy", scale_units="xy", scale=1,
+              color="white", alpha=0.8, width=0.003)
+    if samples is not None:
+        s = np.asarray(samples)
+        ax.scatter(s[:, 0], s[:, 1], s=1.0, c="red", alpha=0.5, linewidths=0)
+    ax.set_xlim(-half_width, half_width)
+    ax.set_ylim(-half_width, half_width)
+    ax.set_aspect("equal")
+    ax.set_title(title or "energy, -grad E and samples", fontsize=9)
+    fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -68,6 +68,7 @@ def test_toy2d_experiment_runs_every_objective(objective, tmp_path, capsys):
         assert np.isfinite(metrics[key]), key
     assert len(metrics["mode_shares"]) == 8
     assert (tmp_path / "landscape.png").stat().st_size > 1000
+    assert (tmp_path / "energy_landscape.png").stat().st_size > 1000
     assert "outputs in" in capsys.readouterr().out
 
 

@@ -3,7 +3,8 @@
     train_and_evaluate(config, workdir) -> metrics (also written to workdir/metrics.json)
 
 Training runs on the library's fit loop (`ebm_jax.train.fit`): checkpoints, `--resume`, the
-non-finite guard. Outputs in `workdir`: `metrics.json`, `landscape.png` (the model's normalised
+non-finite guard. Outputs in `workdir`: `metrics.json`, `energy_landscape.png` (contours of E
+with the field -grad E and model samples on top), `landscape.png` (the model's normalised
 density with its samples over it, the true density beside it), `metrics.jsonl` and
 `tensorboard/` (logged metrics), `checkpoints/` and `config.json`.
 Model samples come from MALA chains started from uniform noise on the box (annealed Langevin
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 from ebm_jax import losses
 from ebm_jax.data import toy2d
 from ebm_jax.energies import MLPEnergy, per_example
-from ebm_jax.eval import density2d
+from ebm_jax.eval import density2d, plots
 from ebm_jax.experiments.cli import flatten
 from ebm_jax.experiments.toy2d.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import annealed, langevin, mala, sample
@@ -180,6 +181,8 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     start = time.perf_counter()
     metrics, samples, reference = evaluate(config, dataset, objective, model, state, heldout)
     save_landscape(os.path.join(workdir, "landscape.png"), config, dataset, reference, samples)
+    plots.save_energy_landscape(os.path.join(workdir, "energy_landscape.png"), reference, config.half_width,
+                                samples[:1000], title=f"{config.dataset}, {config.objective}: E(x), -grad E, samples")
     metrics.update(train_seconds=summary["timing"]["loop_s"], eval_seconds=time.perf_counter() - start,
                    steps=config.steps, config=flatten(config))
     write_json(os.path.join(workdir, "metrics.json"), metrics)
