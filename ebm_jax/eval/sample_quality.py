@@ -10,10 +10,11 @@
 
 Features are `[N, D]` arrays (numpy or JAX); the scores are computed on the host in float64 and
 returned as Python floats. Which network gives the features is the caller's choice; the scores
-of two sets are only comparable on the same features.
+of two sets are only comparable on the same features. `image_scores` scores sets of 28 x 28
+images against reference images on the shipped classifier of a dataset (`eval.classifier`).
 """
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -88,3 +89,20 @@ def classifier_score(probs, eps: float = 1e-12) -> float:
     marginal = p.mean(0)
     kl = np.sum(p * (np.log(p + eps) - np.log(marginal + eps)), axis=1)
     return float(np.exp(kl.mean()))
+
+
+def image_scores(reference_images: np.ndarray, image_sets: Dict[str, np.ndarray], dataset: str = "mnist",
+                 block_size: int = 1000) -> Dict[str, Dict[str, float]]:
+    """`{set name: {frechet_distance, kid, kid_std_error, classifier_score, num_images}}` of each
+    `[N, 28, 28, 1]` set in [-1, 1] against `reference_images`, on the features and class
+    probabilities of the shipped classifier for `dataset`."""
+    from ebm_jax.eval import classifier
+
+    reference, _ = classifier.features(reference_images, dataset)
+    report = {}
+    for name, images in image_sets.items():
+        feats, probs = classifier.features(images, dataset)
+        kid, kid_se = kernel_inception_distance(feats, reference, block_size)
+        report[name] = {"frechet_distance": frechet_distance(feats, reference), "kid": kid, "kid_std_error": kid_se,
+                        "classifier_score": classifier_score(probs), "num_images": int(len(images))}
+    return report

@@ -23,7 +23,7 @@ def tiny_config(data_dir, **overrides):
     base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, sampler=SamplerConfig(num_steps=3),
                   buffer_capacity=256, generation_steps=8, generation_snapshots=4,
                   generation_chains=4, num_samples=8, num_noise_images=64, eval_batch_size=64,
-                  log_every=2)
+                  log_every=2, quality_samples=16)
     return dataclasses.replace(base, **overrides)
 
 
@@ -54,6 +54,8 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
         assert np.isfinite(saved["mean_energy"][key])
     chains = saved["generation_chains"]
     assert chains["chains"] == 4 and chains["steps"] == 8 and chains["split_rhat"] > 0 and chains["ess"] > 0
+    quality = saved["sample_quality"]["scores"]
+    assert len(quality) == 4 and all(row["num_images"] == 16 and row["frechet_distance"] >= 0 for row in quality.values())
     # The OOD benchmark, with the Fashion-MNIST fixture found beside mnist_tiny.
     ood = saved["ood"]
     sets = {"fashion_mnist", "uniform_noise", "gaussian_noise", "noisy_sigma_0.3", "flipped", "shrunk_bottom_right"}
@@ -180,7 +182,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     workdir = tmp_path / "run"
     args = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir,
             "--workdir", str(workdir), "--batch-size", "32", "--sampler-num-steps", "3", "--max-eval-images", "50",
-            "--no-progress"]
+            "--quality-samples", "16", "--no-progress"]
     proc = subprocess.Popen(args + ["--max-steps", "100000", "--epochs", "1000"], stderr=subprocess.PIPE, text=True)
     log = workdir / "metrics.jsonl"
     deadline = time.time() + 300
@@ -202,7 +204,7 @@ def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
     workdir = tmp_path / sampler
     args = ["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--sampler", sampler, "--max-steps", "3",
             "--batch-size", "32", "--sampler-num-steps", "2", "--sampler-warmup-steps", "20", "--max-eval-images", "40",
-            "--no-progress"]
+            "--quality-samples", "16", "--no-progress"]
     assert main(args) == 0
     report = json.load(open(workdir / "metrics.json"))
     assert report["train_steps"] == 3 and np.isfinite(report["mean_energy"]["generated_samples"])

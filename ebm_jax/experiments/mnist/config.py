@@ -55,6 +55,7 @@ class Config:
     generation_snapshots: int = setting(8, "snapshots shown of each generation chain")
     generation_chains: int = setting(8, "chains in the generation figure")
     num_samples: int = setting(64, "samples generated from noise for the final report")
+    quality_samples: int = setting(1024, "samples generated from noise for the sample-quality scores (0: none)")
     num_noise_images: int = setting(1024, "uniform-noise images in the evaluation")
     eval_batch_size: int = setting(256, "batch size of the evaluation passes")
     max_eval_images: Optional[int] = setting(None, "cap on the test images evaluated (None: all)")
@@ -90,7 +91,7 @@ class Config:
 
 
 # Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
-RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_data_dir", "log_every", "generation_steps",
+RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_data_dir", "quality_samples", "log_every", "generation_steps",
                      "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
                      "eval_batch_size", "sampler.chain_group")
 

@@ -28,7 +28,7 @@ from jax.sharding import Mesh
 from ebm_jax import buffers, presets
 from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
-from ebm_jax.eval import analysis, ood, plots
+from ebm_jax.eval import analysis, ood, plots, sample_quality
 from ebm_jax.experiments.cli import apply_flat, flatten
 from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform_starts
@@ -203,6 +203,7 @@ class _Evaluator:
         # Every step of the same chains (the same key: thinning does not change the numbers).
         self.generate_every_step = jax.jit(lambda k, v: generate(k, v, config.generation_chains, 1)[1:])
         self.generate_samples = jax.jit(lambda k, v: generate(k, v, config.num_samples, None)[0])
+        self.generate_quality = jax.jit(lambda k, v: generate(k, v, config.quality_samples, None)[0])
         self.snapshot_steps = [thin * (i + 1) for i in range(config.generation_snapshots)]
 
     def _energies(self, model_variables, images):
@@ -265,12 +266,33 @@ class _Evaluator:
                                           self.test_images, None if images is None else {name: images},
                                           config.eval_batch_size)
         report["ood"]["other_dataset"] = source
+        if config.quality_samples:
+            report["sample_quality"] = self.quality_scores(model_variables, buffer, train_images,
+                                                           jax.random.fold_in(key_samples, 1))
         plots.save_training_curves(os.path.join(workdir, "training_curves.png"), read_metrics(workdir), [
             ["train/loss", "train/loss_cd", "train/loss_reg"],
             ["train/energy_real", "train/energy_fake"],
             ["val/energy_real", "val/energy_noise", "val/cd_gap"],
         ])
         return report
+
+    def quality_scores(self, model_variables, buffer, train_images, rng_key) -> Dict:
+        """FD, KID and the classifier score of generation from noise and of the replay buffer
+        against the test images, with the floor (training images) and the ceiling (uniform
+        noise), on the shipped classifier of the dataset (`eval.sample_quality.image_scores`)."""
+        config, n = self.config, self.config.quality_samples
+        key_gen, key_noise = jax.random.split(rng_key)
+        generated = np.asarray(self.generate_quality(key_gen, model_variables))
+        noise = np.asarray(jax.random.uniform(key_noise, (n, *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
+        newest = np.asarray(buffers.newest(buffer, min(n, int(buffer.size))))
+        sets = {"real_train_images (floor)": train_images[:n], "uniform_noise (ceiling)": noise,
+                f"generated_{config.generation_steps}_steps_from_noise": generated, "replay_buffer_newest": newest}
+        try:
+            scores = sample_quality.image_scores(self.test_images, sets, config.dataset)
+        except FileNotFoundError as e:
+            return {"skipped": str(e)}
+        return {"reference": f"{len(self.test_images)} test images", "features": f"eval.classifier ({config.dataset})",
+                "scores": scores}
 
 
 def restore_params(workdir: str, which: str = "best"):

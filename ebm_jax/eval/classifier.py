@@ -1,0 +1,84 @@
+"""The fixed feature classifiers that sample-quality scores use (as FID uses Inception).
+
+`FeatureClassifier`, a small CNN on `[B, 28, 28, 1]` images in [-1, 1]:
+
+    conv 3x3, 32, stride 1 -> swish -> conv 3x3, 64, stride 2 -> swish -> conv 3x3, 64, stride 2
+    -> swish -> conv 3x3, 64, stride 2 -> swish -> flatten (4 x 4 x 64) -> dense 128 -> swish
+    = the features [B, 128] -> dense 10 = the class logits
+
+One set of weights per dataset ships with the package (`ebm_jax/eval/weights/<dataset>.npz`,
+made by `experiments/train_feature_classifier.py`; architecture, data, seed and test accuracy
+are stored with the weights and returned by `load`). `features(images, dataset)` gives the
+128-D features and the class probabilities that `sample_quality` scores.
+"""
+
+import json
+import os
+from typing import Dict, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ebm_jax.data.batching import padded_batches
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
+DATASETS = ("mnist", "fashion_mnist")
+
+
+class FeatureClassifier(nn.Module):
+    """`apply(variables, x [B, 28, 28, 1]) -> (features [B, 128], logits [B, 10])`."""
+
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x):
+        for features, stride in ((32, 1), (64, 2), (64, 2), (64, 2)):
+            x = nn.swish(nn.Conv(features, (3, 3), strides=(stride, stride), padding="SAME")(x))
+        features = nn.swish(nn.Dense(128)(x.reshape(x.shape[0], -1)))
+        return features, nn.Dense(self.num_classes)(features)
+
+
+def weights_path(dataset: str) -> str:
+    if dataset not in DATASETS:
+        raise ValueError(f"no feature classifier for {dataset!r}; there is one for {DATASETS}")
+    return os.path.join(WEIGHTS_DIR, f"{dataset}.npz")
+
+
+def save(path: str, variables, info: Dict) -> None:
+    """Writes the variables (flattened as 'a/b/c' keys) and `info` (JSON) to one .npz file."""
+    flat = {"/".join(k.key for k in keys): np.asarray(v) for keys, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
+    np.savez_compressed(path, __info__=np.frombuffer(json.dumps(info).encode(), np.uint8), **flat)
+
+
+def load(dataset: str = "mnist") -> Tuple[FeatureClassifier, Dict, Dict]:
+    """`(model, variables, info)` of the shipped classifier for `dataset`."""
+    path = weights_path(dataset)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: run experiments/train_feature_classifier.py --dataset {dataset}")
+    with np.load(path) as f:
+        info = json.loads(f["__info__"].tobytes().decode())
+        variables: Dict = {}
+        for key in f.files:
+            if key == "__info__":
+                continue
+            node = variables
+            *parents, leaf = key.split("/")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = jnp.asarray(f[key])
+    return FeatureClassifier(), variables, info
+
+
+def features(images: np.ndarray, dataset: str = "mnist", batch_size: int = 500) -> Tuple[np.ndarray, np.ndarray]:
+    """`(features [N, 128], class probabilities [N, 10])` of `images [N, 28, 28, 1]` in [-1, 1]
+    under the shipped classifier for `dataset`."""
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"images must be [N, 28, 28, 1] in [-1, 1], got shape {images.shape}")
+    model, variables, _ = load(dataset)
+    fn = jax.jit(lambda x: (lambda f, logits: (f, jax.nn.softmax(logits)))(*model.apply(variables, x)))
+    outs = [(np.asarray(f)[valid], np.asarray(p)[valid])
+            for f, p, valid in ((*fn(jnp.asarray(batch)), valid) for batch, valid in padded_batches(images, batch_size))]
+    return np.concatenate([f for f, _ in outs]), np.concatenate([p for _, p in outs])
