@@ -285,7 +285,9 @@ class _Evaluator:
         generated = np.asarray(self.generate_quality(key_gen, model_variables))
         noise = np.asarray(jax.random.uniform(key_noise, (n, *EXAMPLE_SHAPE), minval=-1.0, maxval=1.0))
         newest = np.asarray(buffers.newest(buffer, min(n, int(buffer.size))))
-        sets = {"real_train_images (floor)": train_images[:n], "uniform_noise (ceiling)": noise,
+        # A seeded random subset: the offline training split is sorted by label.
+        real = train_images[np.random.default_rng(config.seed).permutation(len(train_images))[:n]]
+        sets = {"real_train_images (floor)": real, "uniform_noise (ceiling)": noise,
                 f"generated_{config.generation_steps}_steps_from_noise": generated, "replay_buffer_newest": newest}
         try:
             scores = sample_quality.image_scores(self.test_images, sets, config.dataset)
