@@ -23,7 +23,7 @@ def tiny_config(data_dir, **overrides):
     base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, sampler=SamplerConfig(num_steps=3),
                   buffer_capacity=256, generation_steps=8, generation_snapshots=4,
                   generation_chains=4, num_samples=8, num_noise_images=64, eval_batch_size=64,
-                  log_every=2, quality_samples=16)
+                  log_every=2, quality_samples=0, ood_benchmark=False)
     return dataclasses.replace(base, **overrides)
 
 
@@ -39,7 +39,8 @@ def _latest_state(workdir, config):
 
 def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
     workdir = str(tmp_path / "run")
-    report = train_and_evaluate(tiny_config(mnist_tiny_dir), workdir, progress=False)
+    report = train_and_evaluate(tiny_config(mnist_tiny_dir, quality_samples=16, ood_benchmark=True), workdir,
+                                progress=False)
     for name in OUTPUTS:
         assert os.path.getsize(os.path.join(workdir, name)) > 0, name
     assert os.listdir(os.path.join(workdir, "tensorboard"))
@@ -182,7 +183,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     workdir = tmp_path / "run"
     args = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir,
             "--workdir", str(workdir), "--batch-size", "32", "--sampler-num-steps", "3", "--max-eval-images", "50",
-            "--quality-samples", "16", "--no-progress"]
+            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress"]
     proc = subprocess.Popen(args + ["--max-steps", "100000", "--epochs", "1000"], stderr=subprocess.PIPE, text=True)
     log = workdir / "metrics.jsonl"
     deadline = time.time() + 300
@@ -204,7 +205,7 @@ def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
     workdir = tmp_path / sampler
     args = ["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--sampler", sampler, "--max-steps", "3",
             "--batch-size", "32", "--sampler-num-steps", "2", "--sampler-warmup-steps", "20", "--max-eval-images", "40",
-            "--quality-samples", "16", "--no-progress"]
+            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress"]
     assert main(args) == 0
     report = json.load(open(workdir / "metrics.json"))
     assert report["train_steps"] == 3 and np.isfinite(report["mean_energy"]["generated_samples"])

@@ -59,6 +59,7 @@ class Config:
     num_noise_images: int = setting(1024, "uniform-noise images in the evaluation")
     eval_batch_size: int = setting(256, "batch size of the evaluation passes")
     max_eval_images: Optional[int] = setting(None, "cap on the test images evaluated (None: all)")
+    ood_benchmark: bool = setting(True, "run the OOD benchmark (eval.ood) in the final report")
     ood_data_dir: Optional[str] = setting(None, "the other dataset's IDX files for the OOD benchmark (Fashion-MNIST "
                                                 "for an MNIST model, MNIST for a Fashion one); None: the folder "
                                                 "beside --data-dir named for it, else the usual search")
@@ -91,7 +92,7 @@ class Config:
 
 
 # Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
-RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_data_dir", "quality_samples", "log_every", "generation_steps",
+RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_benchmark", "ood_data_dir", "quality_samples", "log_every", "generation_steps",
                      "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
                      "eval_batch_size", "sampler.chain_group")
 

@@ -120,7 +120,8 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         epoch, index = divmod(t, steps_per_epoch)
         return train_images[data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)[index]]
 
-    evaluator = _Evaluator(model, config, sampler, key_eval, test_images, other_dataset(config))
+    other = other_dataset(config) if config.ood_benchmark else None
+    evaluator = _Evaluator(model, config, sampler, key_eval, test_images, other)
     print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
           f"steps; {1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
     state, summary = fit(
@@ -261,11 +262,12 @@ class _Evaluator:
         report["mean_energy"]["generated_samples"] = float(e_generated.mean())
         report["validation"] = self.validation_gap(model_variables, 99_999)
         report["generation_chains"] = chain_report
-        name, images, source = self.other
-        report["ood"] = ood.ood_benchmark(self.model.apply, model_variables, jax.random.fold_in(key_ood, 1),
-                                          self.test_images, None if images is None else {name: images},
-                                          config.eval_batch_size)
-        report["ood"]["other_dataset"] = source
+        if config.ood_benchmark:
+            name, images, source = self.other
+            report["ood"] = ood.ood_benchmark(self.model.apply, model_variables, jax.random.fold_in(key_ood, 1),
+                                              self.test_images, None if images is None else {name: images},
+                                              config.eval_batch_size)
+            report["ood"]["other_dataset"] = source
         if config.quality_samples:
             report["sample_quality"] = self.quality_scores(model_variables, buffer, train_images,
                                                            jax.random.fold_in(key_samples, 1))
