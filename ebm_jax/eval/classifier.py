@@ -12,6 +12,7 @@ are stored with the weights and returned by `load`). `features(images, dataset)`
 128-D features and the class probabilities that `sample_quality` scores.
 """
 
+import functools
 import json
 import os
 from typing import Dict, Tuple
@@ -77,8 +78,23 @@ def features(images: np.ndarray, dataset: str = "mnist", batch_size: int = 500) 
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
         raise ValueError(f"images must be [N, 28, 28, 1] in [-1, 1], got shape {images.shape}")
+    fn = _feature_fn(dataset)
+    feats, probs = [], []
+    for batch, valid in padded_batches(images, batch_size):
+        f, p = fn(jnp.asarray(batch))
+        feats.append(np.asarray(f)[valid])
+        probs.append(np.asarray(p)[valid])
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+@functools.lru_cache(maxsize=None)
+def _feature_fn(dataset: str):
+    """The jitted `x -> (features, probabilities)` of a dataset's classifier, loaded and compiled
+    once per process."""
     model, variables, _ = load(dataset)
-    fn = jax.jit(lambda x: (lambda f, logits: (f, jax.nn.softmax(logits)))(*model.apply(variables, x)))
-    outs = [(np.asarray(f)[valid], np.asarray(p)[valid])
-            for f, p, valid in ((*fn(jnp.asarray(batch)), valid) for batch, valid in padded_batches(images, batch_size))]
-    return np.concatenate([f for f, _ in outs]), np.concatenate([p for _, p in outs])
+
+    def fn(x):
+        feats, logits = model.apply(variables, x)
+        return feats, jax.nn.softmax(logits)
+
+    return jax.jit(fn)

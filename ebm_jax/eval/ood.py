@@ -14,7 +14,7 @@ enter together, as in scikit-learn's `roc_curve`):
 
 All take 1-D arrays and return Python floats; they run on the host (NumPy), after the scores.
 `negative_energy` and `negative_grad_norm` compute -E(x) and -||grad_x E(x)|| over a dataset in
-fixed-size batches; `ood_table` gives every metric for one in-distribution set against several
+fixed-size batches (`energy_score` / `grad_norm_score`, the jitted scores, for reuse); `ood_table` gives every metric for one in-distribution set against several
 out-of-distribution ones; `ood_benchmark` runs both scores of an image EBM against another
 dataset, uniform and Gaussian noise and the tutorial's three edits of the test images.
 """
@@ -104,21 +104,32 @@ def ood_table(scores_in, scores_out: Dict[str, np.ndarray]) -> Dict[str, Dict[st
     return {name: metrics(scores_in, scores) for name, scores in scores_out.items()}
 
 
+def energy_score(apply_fn: Callable) -> Callable:
+    """`score(variables, x [B, ...]) -> -E(x) [B]`, jitted once (reuse it across datasets)."""
+    return jax.jit(lambda variables, x: -apply_fn(variables, x))
+
+
+def grad_norm_score(apply_fn: Callable) -> Callable:
+    """`score(variables, x [B, ...]) -> -||grad_x E(x)|| [B]`, jitted once: each example's own
+    gradient (the energies of a batch do not interact, so the gradient of their sum holds them all)."""
+    def score(variables, x):
+        grad = jax.grad(lambda x: jnp.sum(apply_fn(variables, x)))(x)
+        return -jnp.sqrt(jnp.sum(jnp.square(grad).reshape(x.shape[0], -1), -1))
+
+    return jax.jit(score)
+
+
+SCORES = {"neg_energy": energy_score, "neg_grad_norm": grad_norm_score}
+
+
 def negative_energy(apply_fn: Callable, variables, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """-E(x) `[N]` for `images [N, ...]`."""
-    fn = jax.jit(lambda x: -apply_fn(variables, x))
-    return _batched(fn, images, batch_size)
+    return _batched(energy_score(apply_fn), variables, images, batch_size)
 
 
 def negative_grad_norm(apply_fn: Callable, variables, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """-||grad_x E(x)|| `[N]` for `images [N, ...]` (each example's own gradient: the energies of a
-    batch do not interact, so the gradient of their sum holds them all)."""
-    grad = jax.grad(lambda x: jnp.sum(apply_fn(variables, x)))
-    fn = jax.jit(lambda x: -jnp.sqrt(jnp.sum(jnp.square(grad(x)).reshape(x.shape[0], -1), -1)))
-    return _batched(fn, images, batch_size)
-
-
-SCORES = {"neg_energy": negative_energy, "neg_grad_norm": negative_grad_norm}
+    """-||grad_x E(x)|| `[N]` for `images [N, ...]`."""
+    return _batched(grad_norm_score(apply_fn), variables, images, batch_size)
 
 
 def out_of_distribution_sets(rng_key: jax.Array, test_images: np.ndarray,
@@ -144,11 +155,13 @@ def ood_benchmark(apply_fn: Callable, variables, rng_key: jax.Array, test_images
     against `out_of_distribution_sets(rng_key, test_images, other)`; plus the sets' sizes."""
     sets = out_of_distribution_sets(rng_key, test_images, other)
     report = {"num_images": {"in_distribution_test": len(test_images), **{k: len(v) for k, v in sets.items()}}}
-    for name, score in SCORES.items():
-        scores_in = score(apply_fn, variables, test_images, batch_size)
-        report[name] = ood_table(scores_in, {k: score(apply_fn, variables, v, batch_size) for k, v in sets.items()})
+    for name, make_score in SCORES.items():
+        score = make_score(apply_fn)  # compiled once for every set
+        scores_in = _batched(score, variables, test_images, batch_size)
+        report[name] = ood_table(scores_in, {k: _batched(score, variables, v, batch_size) for k, v in sets.items()})
     return report
 
 
-def _batched(fn, images, batch_size):
-    return np.concatenate([np.asarray(fn(jnp.asarray(batch)))[valid] for batch, valid in padded_batches(images, batch_size)])
+def _batched(score, variables, images, batch_size):
+    return np.concatenate([np.asarray(score(variables, jnp.asarray(batch)))[valid]
+                           for batch, valid in padded_batches(images, batch_size)])

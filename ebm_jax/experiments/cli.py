@@ -13,8 +13,9 @@ dataclass field is a section: its fields become `--<section>-<field>` flags, and
 
 import argparse
 import dataclasses
+import sys
 import typing
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Optional, Sequence
 
 
 def setting(default, help: str, **kwargs):
@@ -35,7 +36,8 @@ def add_flags(parser: argparse.ArgumentParser, config, prefix: str = "") -> None
             continue
         flag = "--" + (prefix[:-1] if field.name == "name" and prefix else prefix + field.name).replace("_", "-")
         kind = _base_type(hints[field.name])
-        help_text = f"{field.metadata.get('help', '')} (default: {_show(value)})".strip()
+        # argparse %-formats help strings: a literal "%" (e.g. "1 %") must be doubled.
+        help_text = f"{field.metadata.get('help', '')} (default: {_show(value)})".strip().replace("%", "%%")
         kwargs: Dict[str, Any] = dict(default=None, help=help_text, dest=_dest(prefix, field.name))
         if "choices" in field.metadata:
             kwargs["choices"] = field.metadata["choices"]
@@ -135,3 +137,41 @@ def _tuple_item_type(hint):
 
 def _show(value):
     return " ".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def run_experiment(argv: Optional[Sequence[str]], prog: str, description: str, default: Any, workdir_base: Callable,
+                   load_train_and_evaluate: Callable, summary: Callable, workdir_ignore=("data_dir",)) -> int:
+    """The shared command line of an experiment whose config has no presets (toy2d, rbm): the
+    flags `--workdir`, `--resume`, `--no-progress` and one per config field; validation, the
+    default workdir (`workdir_base(config)` plus the changed settings), the run, and clear exits
+    (2 on bad settings or data, 130 on an interrupt, with the checkpoint to resume from).
+
+    `load_train_and_evaluate()` imports and returns `train_and_evaluate(config, workdir, resume,
+    progress)` (called after parsing, so `--help` does not import JAX); `summary(report,
+    workdir)` is the line printed at the end."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--workdir", default=None,
+                   help="output folder (default: under runs/, named by the settings that differ from the defaults)")
+    p.add_argument("--resume", action="store_true", help="continue from the workdir's latest checkpoint (default: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a progress bar)")
+    add_flags(p.add_argument_group("settings", "the config's fields"), default)
+    args = p.parse_args(argv)
+    config = apply_flags(default, args)
+    try:
+        config.validate()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or default_workdir(workdir_base(config), config, default, ignore=workdir_ignore)
+    train_and_evaluate = load_train_and_evaluate()
+    try:
+        report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the latest state is saved in {workdir}/checkpoints; rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
+    print(summary(report, workdir))
+    return 0

@@ -63,6 +63,11 @@ def run_negatives(rng_key, sampler: SamplerSpec, batch_energy_fn: Callable, star
     return jax.lax.stop_gradient(final.position), metrics
 
 
+def _uniform_chains(rng_key, shape, bounds, dtype):
+    """Chain starts `shape` drawn from Uniform(bounds)."""
+    return jax.random.uniform(rng_key, shape, dtype, minval=bounds[0], maxval=bounds[1])
+
+
 def _no_params_state(rng_key, batch):
     return {}, ()
 
@@ -140,9 +145,7 @@ def persistent_cd(
     check(int(num_chains) >= 1, f"num_chains must be >= 1, got {num_chains}")
 
     def init(rng_key, batch):
-        low, high = bounds
-        shape = (int(num_chains),) + batch.shape[1:]
-        return {}, jax.random.uniform(rng_key, shape, batch.dtype, minval=low, maxval=high)
+        return {}, _uniform_chains(rng_key, (int(num_chains),) + batch.shape[1:], bounds, batch.dtype)
 
     def prepare(rng_key, batch_energy_fn, chains, batch, mesh=None):
         chains, metrics = run_negatives(rng_key, sampler, batch_energy_fn, chains, mesh)
@@ -172,9 +175,8 @@ def persistent_pt(
     check(lambda: bool(betas[0] == 1), f"betas must start at 1 (the model), got {betas}")
 
     def init(rng_key, batch):
-        low, high = bounds
-        shape = (int(num_chains), betas.shape[0]) + batch.shape[1:]
-        return {}, (jax.random.uniform(rng_key, shape, batch.dtype, minval=low, maxval=high), jnp.zeros((), jnp.int32))
+        chains = _uniform_chains(rng_key, (int(num_chains), betas.shape[0]) + batch.shape[1:], bounds, batch.dtype)
+        return {}, (chains, jnp.zeros((), jnp.int32))
 
     def prepare(rng_key, batch_energy_fn, state, batch, mesh=None):
         chains, steps = state

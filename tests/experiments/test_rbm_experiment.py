@@ -70,3 +70,14 @@ def test_cli_errors_are_clear(tmp_path, mnist_tiny_dir, capsys):
     assert "dbn must list" in capsys.readouterr().err
     assert main(["--data-dir", mnist_tiny_dir, "--workdir", str(tmp_path), "--momentum", "1.5"]) == 2
     assert "momentum" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["rbm", "toy2d", "mnist"])
+def test_help_lists_the_flags(module, capsys):
+    """`--help` of every experiment prints (help texts with a literal % included)."""
+    import importlib
+
+    entry = importlib.import_module(f"ebm_jax.experiments.{module}.__main__")
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--help"])
+    assert exit_info.value.code == 0 and "--seed" in capsys.readouterr().out
