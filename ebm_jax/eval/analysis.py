@@ -56,7 +56,8 @@ def ood_analysis(
     """Mean energies of noise, train and test images, and of the edited test images.
 
     Returns a JSON-able dict; for each edit: mean energy before and after, the mean change and
-    the share of images whose energy went up.
+    the share of images whose energy went up; and under "one_test_image" the tutorial's single
+    example (the first test image, index 0) before and after each edit.
     """
     key_noise, key_edit = jax.random.split(rng_key)
     shape = test_images.shape[1:]
@@ -77,6 +78,7 @@ def ood_analysis(
         "flipped": flipped(test_images),
         "shrunk": shrunk(test_images),
     }
+    one = {"test_index": 0, "energy": float(e_test[0])}
     for name, edited in edits.items():
         e_after = energy(edited)
         report["edits_of_test_images"][name] = {
@@ -85,4 +87,6 @@ def ood_analysis(
             "mean_change": float((e_after - e_test).mean()),
             "share_higher_after": float((e_after > e_test).mean()),
         }
+        one[f"energy_{name}"] = float(e_after[0])
+    report["one_test_image"] = one
     return report

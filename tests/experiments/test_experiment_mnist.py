@@ -71,6 +71,16 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
     for key in ("train/loss", "train/loss_cd", "train/loss_reg", "train/energy_real",
                 "train/energy_fake", "val/energy_uniform_noise_1024", "val/cd_gap"):
         assert key in logged, key
+    # The final tables, logged as scalars at the last step (TensorBoard gets the same).
+    final = records[-1]
+    assert final["step"] == 18
+    assert final["ood/neg_energy/fashion_mnist/auroc"] == ood["neg_energy"]["fashion_mnist"]["auroc"]
+    assert final["quality/uniform_noise/frechet_distance"] == quality["uniform_noise (ceiling)"]["frechet_distance"]
+    assert final["chains/split_rhat"] == chains["split_rhat"]
+    # The tutorial's single example: the first test image and its three edits.
+    one = saved["one_test_image"]
+    assert one["test_index"] == 0 and set(one) == {"test_index", "energy", "energy_noisy_sigma_0.3",
+                                                    "energy_flipped", "energy_shrunk"}
 
 
 def test_resume_is_bit_identical(tmp_path, mnist_tiny_dir):

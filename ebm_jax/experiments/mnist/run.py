@@ -5,7 +5,8 @@
                                          buffer and generation images) and the final analysis
 
 Writes into `workdir`: config.json, metrics.jsonl, tensorboard/, checkpoints/latest and
-checkpoints/best (best = largest validation CD gap), buffer.png, generation_steps.png,
+checkpoints/best (best = largest validation CD gap; the final tables go to TensorBoard and
+metrics.jsonl as scalars at the last step, `final_scalars`), buffer.png, generation_steps.png,
 samples.png, energy_hist.png, training_curves.png, generation_energy.png (each generation
 chain's energy per step; split R-hat, ESS and acceptance in metrics.json) and metrics.json (the
 final analysis, with the
@@ -35,7 +36,7 @@ from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform
 from ebm_jax.samplers.loop import SamplerSpec
 from ebm_jax.train import Hook, TrainState, create_train_state, fit, make_train_step, shard_state
 from ebm_jax.train.checkpoint import Checkpointer
-from ebm_jax.train.logging import read_metrics
+from ebm_jax.train.logging import MetricWriter, read_metrics
 from ebm_jax.train.loop import write_json
 
 EXAMPLE_SHAPE = (28, 28, 1)
@@ -148,7 +149,29 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         devices=[str(d) for d in (jax.devices()[:1] if mesh is None else mesh.devices.flat)],
     )
     write_json(os.path.join(workdir, "metrics.json"), report)
+    writer = MetricWriter(workdir)
+    try:
+        writer.scalars(int(state.step), final_scalars(report))
+    finally:
+        writer.close()
     return report
+
+
+def final_scalars(report: Dict) -> Dict[str, float]:
+    """The final report's tables as flat scalars for TensorBoard and `metrics.jsonl`:
+    `ood/<score>/<dataset>/<metric>`, `quality/<set>/<metric>`, `chains/<diagnostic>`,
+    `edits/<edit>/<statistic>` and `final/mean_energy/<set>`."""
+    out = {f"final/mean_energy/{k}": v for k, v in report["mean_energy"].items()}
+    for edit, values in report["edits_of_test_images"].items():
+        out.update({f"edits/{edit}/{k}": v for k, v in values.items()})
+    out.update({f"chains/{k}": v for k, v in report["generation_chains"].items() if isinstance(v, (int, float))})
+    for score in ood.SCORES:
+        for name, values in report.get("ood", {}).get(score, {}).items():
+            out.update({f"ood/{score}/{name}/{k}": v for k, v in values.items()})
+    for name, values in report.get("sample_quality", {}).get("scores", {}).items():
+        name = name.split(" ")[0]  # "real_train_images (floor)" -> "real_train_images"
+        out.update({f"quality/{name}/{k}": v for k, v in values.items() if k != "num_images"})
+    return {k: float(v) for k, v in out.items() if v is not None}
 
 
 def other_dataset(config: Config):
