@@ -17,12 +17,14 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
                batch)`, on one device or a data mesh; `objectives`; the fit loop `fit`
     parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`
     presets    the UvA tutorial's sampler, objective and optimizer
+    pretrained trained energies shipped with the package: `model, params = pretrained.load(name)`
     data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching, 2-D toy datasets
-    eval       whole-split energies, the tutorial's OOD analysis, 2-D density scores, figures,
-               RBM log-likelihoods (exact and AIS log Z)
+    eval       OOD detection metrics and benchmark, sample quality (FD, KID, classifier score on
+               shipped feature classifiers), the tutorial's analysis, 2-D density scores,
+               figures, RBM log-likelihoods (exact and AIS log Z)
 """
 
-from ebm_jax import buffers, compose, data, energies, eval, losses, parallel, presets, samplers, train
+from ebm_jax import buffers, compose, data, energies, eval, losses, parallel, presets, pretrained, samplers, train
 from ebm_jax.buffers import ReplayBuffer
 from ebm_jax.energies import (
     BernoulliRBM,
@@ -105,6 +107,7 @@ __all__ = [
     "parallel",
     "per_example",
     "presets",
+    "pretrained",
     "run_chain",
     "run_chains",
     "sample",

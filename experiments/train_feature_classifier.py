@@ -4,8 +4,8 @@ weights into the package (`ebm_jax/eval/weights/<dataset>.npz`).
     python experiments/train_feature_classifier.py --dataset mnist --data-dir ../shared/data/mnist
     python experiments/train_feature_classifier.py --dataset fashion_mnist --data-dir ../shared/data/fashion_mnist
 
-`ebm_jax.eval.classifier.FeatureClassifier` (three 3x3 convolutions, global average pooling, a
-128-unit feature layer, 10 logits), Adam 1e-3, batch 128, `--epochs` epochs over the whole
+`ebm_jax.eval.classifier.FeatureClassifier` (four 3x3 convolutions, 32 / 64 / 64 / 64 channels,
+the last three of stride 2, flattened into a 128-unit feature layer, 10 logits), Adam 1e-3, batch 128, `--epochs` epochs over the whole
 training split with seed 0 (init and batch order), images in [-1, 1] with no augmentation.
 Prints and stores the test accuracy with the weights.
 """

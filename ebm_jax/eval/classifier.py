@@ -13,7 +13,6 @@ are stored with the weights and returned by `load`). `features(images, dataset)`
 """
 
 import functools
-import json
 import os
 from typing import Dict, Tuple
 
@@ -22,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_jax import pretrained
 from ebm_jax.data.batching import padded_batches
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -48,9 +48,8 @@ def weights_path(dataset: str) -> str:
 
 
 def save(path: str, variables, info: Dict) -> None:
-    """Writes the variables (flattened as 'a/b/c' keys) and `info` (JSON) to one .npz file."""
-    flat = {"/".join(k.key for k in keys): np.asarray(v) for keys, v in jax.tree_util.tree_flatten_with_path(variables)[0]}
-    np.savez_compressed(path, __info__=np.frombuffer(json.dumps(info).encode(), np.uint8), **flat)
+    """Writes the variables and `info` (architecture, data, seed, accuracy) to one .npz file."""
+    pretrained.save_npz(path, variables, info)
 
 
 def load(dataset: str = "mnist") -> Tuple[FeatureClassifier, Dict, Dict]:
@@ -58,17 +57,7 @@ def load(dataset: str = "mnist") -> Tuple[FeatureClassifier, Dict, Dict]:
     path = weights_path(dataset)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} is missing: run experiments/train_feature_classifier.py --dataset {dataset}")
-    with np.load(path) as f:
-        info = json.loads(f["__info__"].tobytes().decode())
-        variables: Dict = {}
-        for key in f.files:
-            if key == "__info__":
-                continue
-            node = variables
-            *parents, leaf = key.split("/")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = jnp.asarray(f[key])
+    variables, info = pretrained.read_npz(path)
     return FeatureClassifier(), variables, info
 
 

@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "notebooks")
 
 
-@pytest.mark.parametrize("name", ["mnist_ebm.ipynb", "rbm.ipynb", "samplers.ipynb", "toy2d.ipynb"])
+@pytest.mark.parametrize("name", ["mnist_ebm.ipynb", "rbm.ipynb", "samplers.ipynb", "toy2d.ipynb", "evaluation.ipynb"])
 def test_notebook_runs(name, tmp_path, monkeypatch):
     monkeypatch.setenv("EBM_NOTEBOOK_TINY", "1")
     nb = nbformat.read(os.path.join(NOTEBOOK_DIR, name), as_version=4)
@@ -22,7 +22,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # mnist: generation, samples, histogram, edits; rbm: curves, filters, samples, weights;
-    # samplers: scatter + 3 traces; toy2d: densities, scores
-    assert len(images) >= (2 if name == "toy2d.ipynb" else 4)
+    # samplers: scatter + 3 traces; toy2d: densities, scores; evaluation: histogram, edits, ROC,
+    # samples and traces, inpainting, two landscapes
+    assert len(images) >= {"toy2d.ipynb": 2, "evaluation.ipynb": 7}.get(name, 4)
     if name == "mnist_ebm.ipynb":
         assert os.path.exists(run_dir / "runs" / "notebook_tiny" / "metrics.json")
