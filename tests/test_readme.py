@@ -22,7 +22,7 @@ def _run(code, cwd):
 
 
 def test_the_readme_has_its_blocks():
-    assert len(BLOCKS) == 6
+    assert len(BLOCKS) == 7
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -39,6 +39,8 @@ def test_block_runs(index, tmp_path):
         assert printed == ["(1000,", "64,", "2)", "True", "True"]
     elif "rbm_ais_log_z" in block:
         assert printed == ["True", "True"]
+    elif "pretrained.load" in block:
+        assert printed == ["(4,)", "True", "2340"]
     elif "compose.conjunction" in block:
         assert printed == ["0.5"]
     elif "ej.fit" in block:
