@@ -3,9 +3,12 @@
 * `EnergyFn`: maps ONE example (any PyTree of arrays) to a scalar energy; lower = more likely.
 * `SamplingAlgorithm`: the `(init, step)` pair every sampler's convenience constructor returns
   (the BlackJAX shape): `state = init(position)`, `state, info = step(rng_key, state)`.
+* A training batch is the examples `x [B, ...]` themselves, or, with labels, the dict
+  `{"x": [B, ...], "y": [B] integers}` (JEM, class-conditional models); `examples(batch)` is its
+  `x` either way.
 """
 
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Union
 
 import jax
 
@@ -30,3 +33,12 @@ def check(condition: Union[bool, Callable[[], Any]], message: str) -> None:
         return
     if not ok:
         raise ValueError(message)
+
+
+def examples(batch) -> jax.Array:
+    """The examples `x [B, ...]` of a batch: the batch itself, or `batch["x"]` of a labelled one."""
+    if isinstance(batch, Mapping):
+        if "x" not in batch:
+            raise ValueError(f"a labelled batch is a dict with 'x' (and 'y'), got keys {sorted(batch)}")
+        return batch["x"]
+    return batch

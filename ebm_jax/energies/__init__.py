@@ -9,6 +9,8 @@ score is `-model.apply(params, x)`.
     ConvAct                  conv + bias + elementwise activation as one layer (nn.Conv's params)
     ResNetEnergy             GroupNorm + Swish + spectral norm (state in `batch_stats`)
     MLPEnergy                low-dimensional data, optionally E(x, sigma)      [B, d] -> [B]
+    ClassifierEnergy         JEM: a logits module [B, ...] -> [B, K] (the networks above with
+                             `outputs=K`) read as E(x), E(x, y) and p(y | x)
     BernoulliRBM             RBM: F(v) [B, V] -> [B], the joint E(v, h) given h [B, H] (`rbm`)
     GaussianBernoulliRBM     the same for real-valued v
     dbn                      deep belief nets: a stack of RBMs, greedy training data, sampling
@@ -19,11 +21,12 @@ Modules take a batch and return `[B]`. Samplers want a function of ONE example;
 """
 
 from ebm_jax.energies import analytic, dbn, rbm
+from ebm_jax.energies.classifier import ClassifierEnergy
 from ebm_jax.energies.cnn import ConvAct, CourseCNN, TutorialCNN
 from ebm_jax.energies.convert import batched, per_example
 from ebm_jax.energies.mlp import MLPEnergy
 from ebm_jax.energies.rbm import BernoulliRBM, GaussianBernoulliRBM
 from ebm_jax.energies.resnet import ResNetEnergy, spectral_update
 
-__all__ = ["BernoulliRBM", "ConvAct", "GaussianBernoulliRBM", "dbn", "rbm", "CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "batched", "per_example",
+__all__ = ["BernoulliRBM", "ClassifierEnergy", "ConvAct", "GaussianBernoulliRBM", "dbn", "rbm", "CourseCNN", "MLPEnergy", "ResNetEnergy", "TutorialCNN", "analytic", "batched", "per_example",
            "spectral_update"]

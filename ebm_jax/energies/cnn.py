@@ -28,6 +28,10 @@ class TutorialCNN(nn.Module):
     Each conv layer and its Swish is one `ConvAct` named `Conv_i`, whose parameters are those of
     `nn.Conv` (same names, shapes and initialisers).
 
+    `outputs` > 1: the last layer is Dense(outputs) and the module returns those K logits
+    `[B, K]` (the tutorial's score, one per class) for `ClassifierEnergy` (JEM) to read as
+    energies; the layers and parameter names are otherwise the same.
+
     `conv`: the convolution primitive of the `ConvAct` layers; `loop_friendly_conv` (the default)
     and `lax.conv_general_dilated` compute the same function, the first with faster input
     gradients inside sampler loops on CPU; on other platforms (GPU) the first lowers to the
@@ -36,15 +40,19 @@ class TutorialCNN(nn.Module):
 
     features: int = 32
     conv: Callable = loop_friendly_conv
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_images(x)
+        _check_outputs(self.outputs)
         c = self.features
         for i, (features, size, padding) in enumerate(((c // 2, 5, 4), (c, 3, 1), (2 * c, 3, 1), (2 * c, 3, 1))):
             x = ConvAct(features, size, 2, padding, swish, self.conv, name=f"Conv_{i}")(x)
         x = x.reshape(x.shape[0], -1)
         x = swish(nn.Dense(2 * c)(x))
+        if self.outputs > 1:
+            return nn.Dense(self.outputs)(x)
         score = nn.Dense(1)(x)[:, 0]
         return -score
 
@@ -106,6 +114,11 @@ class ConvAct(nn.Module):
 def _conv(features: int, size: int, padding: int, conv: Callable) -> nn.Conv:
     """A stride-2 square convolution, as every conv layer of both networks."""
     return nn.Conv(features, (size, size), strides=2, padding=padding, conv_general_dilated=conv)
+
+
+def _check_outputs(outputs: int) -> None:
+    if outputs < 1:
+        raise ValueError(f"outputs must be >= 1 (1: an energy [B]; K > 1: K logits [B, K]), got {outputs}")
 
 
 def _check_images(x) -> None:

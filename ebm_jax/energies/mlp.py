@@ -15,10 +15,12 @@ import jax.numpy as jnp
 
 
 class MLPEnergy(nn.Module):
-    """`features`: hidden widths; `noise_conditional`: take `sigma [B]` as a second input."""
+    """`features`: hidden widths; `noise_conditional`: take `sigma [B]` as a second input;
+    `outputs` > 1: return that many logits `[B, K]` (for `ClassifierEnergy`) instead of E `[B]`."""
 
     features: Sequence[int] = (128, 128, 128)
     noise_conditional: bool = False
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, sigma: Optional[jax.Array] = None) -> jax.Array:
@@ -34,5 +36,11 @@ class MLPEnergy(nn.Module):
             raise ValueError("this MLPEnergy is not noise-conditional; build it with noise_conditional=True")
         for width in self.features:
             h = nn.swish(nn.Dense(width)(h))
+        if self.outputs > 1:
+            if self.noise_conditional:
+                raise ValueError("a noise-conditional MLPEnergy has one output")
+            return nn.Dense(self.outputs)(h)
+        if self.outputs < 1:
+            raise ValueError(f"outputs must be >= 1, got {self.outputs}")
         energy = nn.Dense(1)(h)[:, 0]
         return energy / sigma if self.noise_conditional else energy

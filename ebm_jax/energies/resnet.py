@@ -1,7 +1,8 @@
 """A ResNet energy with GroupNorm, Swish and spectral normalisation (Miyato et al. 2018).
 
     x [B, H, W, C] -> conv3x3 -> stages of residual blocks -> GroupNorm, swish -> global mean
-    pool -> dense -> E [B]
+    pool -> dense -> E [B]  (with `outputs=K` > 1: dense K -> logits [B, K], for JEM's
+    `ClassifierEnergy`)
     block(h) = shortcut(h) + conv3x3(swish(GN(conv3x3(swish(GN(h)))))), the first block of each
     stage after the first halving the resolution (stride 2; the shortcut is a strided 1x1 conv)
 
@@ -27,13 +28,15 @@ STATS = "batch_stats"
 
 class ResNetEnergy(nn.Module):
     """`widths`: channels per stage; `blocks_per_stage`; `groups` for GroupNorm (must divide every
-    width); `spectral_norm`: wrap every conv/dense layer; `power_iterations` per update."""
+    width); `spectral_norm`: wrap every conv/dense layer; `power_iterations` per update;
+    `outputs`: 1 for the energy `[B]`, K > 1 for K logits `[B, K]`."""
 
     widths: Sequence[int] = (32, 64, 128)
     blocks_per_stage: int = 1
     groups: int = 8
     spectral_norm: bool = True
     power_iterations: int = 1
+    outputs: int = 1
 
     def _check_sizes(self):
         for width in self.widths:
@@ -41,6 +44,8 @@ class ResNetEnergy(nn.Module):
                 raise ValueError(f"groups={self.groups} must divide every width, got {tuple(self.widths)}")
         if self.blocks_per_stage < 1 or not self.widths:
             raise ValueError("need at least one stage and one block per stage")
+        if self.outputs < 1:
+            raise ValueError(f"outputs must be >= 1, got {self.outputs}")
 
     def _wrap(self, layer, update_stats):
         if not self.spectral_norm:
@@ -68,7 +73,8 @@ class ResNetEnergy(nn.Module):
                 h = shortcut + h
         h = nn.swish(nn.GroupNorm(self.groups)(h))
         h = jnp.mean(h, axis=(1, 2))
-        return self._wrap(nn.Dense(1), update_stats)(h)[:, 0]
+        out = self._wrap(nn.Dense(self.outputs), update_stats)(h)
+        return out if self.outputs > 1 else out[:, 0]
 
 
 def spectral_update(model: nn.Module) -> Callable:

@@ -3,8 +3,8 @@
     TrainState, create_train_state   step, params, model_state, opt_state, objective_state, key
     make_train_step                  `state, metrics = train_step(state, batch)`, on one device
                                      or a data mesh (`shard_state`, `train_shardings`)
-    objectives                       CD / PCD / CD-k (+ hinge), DSM / SSM / multi-scale DSM,
-                                     NCE, regularisers
+    objectives                       CD / PCD / PT / CD-k (+ hinge), DSM / SSM / multi-scale DSM,
+                                     NCE, JEM (labelled batches), regularisers
     fit                              the host loop: progress, metrics, checkpoints, resume,
                                      interrupts, the non-finite guard, evaluation hooks
 """

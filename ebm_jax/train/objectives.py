@@ -20,6 +20,7 @@ between steps (a replay buffer, persistent chains, or nothing). `mesh` (None or 
     cd_k            k sampler steps from the data batch itself (Hinton 2002)
     dsm, ssm, msdsm score matching (single sigma, sliced, multi-scale with E(x, sigma))
     nce             noise-contrastive estimation with a learned log Z
+    jem             JEM on labelled batches: cross-entropy of p(y | x) plus replay CD on E(x)
     regularised     adds alpha * mean E(real)^2 and a gradient penalty to any of them
 
 The contrastive ones take a `SamplerSpec` (`langevin.spec`, `mala.spec`, `hmc.spec`) and
@@ -120,9 +121,7 @@ def replay_cd(
 
     def prepare(rng_key, batch_energy_fn, buffer, batch, mesh=None):
         key_real, key_buffer, key_mcmc = jax.random.split(rng_key, 3)
-        real = batch
-        if real_noise:
-            real = jnp.clip(batch + real_noise * jax.random.normal(key_real, batch.shape, batch.dtype), *bounds)
+        real = _noisy(key_real, batch, real_noise, bounds)
         starts, is_fresh = buffers.sample(key_buffer, buffer, batch.shape[0], reinit_prob, bounds)
         fake, metrics = run_negatives(key_mcmc, sampler, batch_energy_fn, starts, mesh)
         fake = jnp.clip(fake, *bounds)  # a no-op for bounded Langevin; keeps MALA / HMC in range
@@ -130,6 +129,61 @@ def replay_cd(
         return (real, fake), buffers.push(buffer, fake), metrics
 
     return Objective(init, prepare, _contrastive_loss(loss, alpha, margin))
+
+
+def _noisy(rng_key, x, scale, bounds):
+    """`clip(x + scale * N(0, I), bounds)`; `x` itself when scale = 0."""
+    if not scale:
+        return x
+    return jnp.clip(x + scale * jax.random.normal(rng_key, x.shape, x.dtype), *bounds)
+
+
+def jem(
+    sampler: SamplerSpec,
+    bounds: Tuple[float, float],
+    buffer_capacity: int = 10_000,
+    reinit_prob: float = 0.05,
+    px_weight: float = 1.0,
+    alpha: float = 0.0,
+    real_noise: float = 0.0,
+) -> Objective:
+    """JEM (Grathwohl et al. 2020) on labelled batches `{"x": [B, ...], "y": [B]}`, for a
+    conditional energy with E(x) and E(x, y) (`energies.ClassifierEnergy`):
+
+        loss = mean[E(x, y) - E(x)]                          cross-entropy, -log p(y | x)
+             + px_weight * ([mean E(x) - mean E(x_fake)]      the log p(x) term: CD
+                            + alpha * mean(E(x)^2 + E(x_fake)^2))   (the L2 stabiliser)
+
+    x is the batch with `real_noise` Gaussian noise (JEM's data noise, 0.03 for images), clipped
+    to `bounds`; x_fake comes from `replay_cd`'s buffer and `sampler` (JEM: 20 SGLD steps of size
+    1 and noise 0.01, `langevin.spec(20, 1.0, 0.01)`; buffer 10,000, 5 % fresh noise).
+    `px_weight = 0` is the classifier alone (cross-entropy, no sampling). State: the
+    `ReplayBuffer`. Metrics add `loss_ce` and `p_label`, the mean p(y | x) of the true labels.
+    """
+    check(lambda: px_weight >= 0, f"px_weight must be >= 0, got {px_weight}")
+    px = replay_cd(sampler, bounds, buffer_capacity, reinit_prob, "cd", alpha, real_noise=real_noise)
+
+    def init(rng_key, batch):
+        check(isinstance(batch, dict) and "y" in batch, "jem trains on labelled batches {'x': ..., 'y': ...}")
+        return px.init(rng_key, batch["x"])
+
+    def prepare(rng_key, batch_energy_fn, buffer, batch, mesh=None):
+        if not px_weight:
+            return (_noisy(jax.random.split(rng_key, 3)[0], batch["x"], real_noise, bounds), None), buffer, {}
+        return px.prepare(rng_key, batch_energy_fn, buffer, batch["x"], mesh)
+
+    def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
+        real, fake = prepared
+        energy_x, energy_xy = batch_energy_fn(real), batch_energy_fn(real, batch["y"])
+        loss_ce = jnp.mean(energy_xy - energy_x)
+        metrics = {"loss_ce": loss_ce, "p_label": jnp.mean(jnp.exp(energy_x - energy_xy))}
+        if not px_weight:
+            return loss_ce, dict(metrics, loss=loss_ce, energy_real=jnp.mean(energy_x))
+        loss_px, px_metrics = losses.contrastive_divergence(energy_x, batch_energy_fn(fake), alpha)
+        value = loss_ce + px_weight * loss_px
+        return value, dict(px_metrics, **metrics, loss=value)
+
+    return Objective(init, prepare, loss)
 
 
 def persistent_cd(

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from ebm_jax.train.objectives import Objective
+from ebm_jax.types import examples
 
 
 class TrainState(NamedTuple):
@@ -32,15 +33,17 @@ def create_train_state(
         objective), initialised on `batch[:1]` (with sigma = 1).
       objective: an `Objective`; its params and state are initialised from `batch`.
       optimizer: an optax transformation over `{"energy": ..., "objective": ...}`.
-      batch: an example batch `[B, ...]`, the shape every step's batch will have.
+      batch: an example batch `[B, ...]` (or `{"x", "y"}` with labels, `ebm_jax.types`), the
+        shape every step's batch will have; the objective's init gets it as it is.
 
     Returns:
       A `TrainState` at step 0.
     """
-    batch = jnp.asarray(batch)
+    batch = jax.tree.map(jnp.asarray, batch)
+    x = examples(batch)
     key_params, key_objective, key_train = jax.random.split(rng_key, 3)
-    cond = (jnp.ones((1,), batch.dtype),) if objective.noise_conditional else ()
-    variables = dict(model.init(key_params, batch[:1], *cond))
+    cond = (jnp.ones((1,), x.dtype),) if objective.noise_conditional else ()
+    variables = dict(model.init(key_params, x[:1], *cond))
     objective_params, objective_state = objective.init(key_objective, batch)
     params = {"energy": variables.pop("params"), "objective": objective_params}
     return TrainState(

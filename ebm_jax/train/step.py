@@ -9,8 +9,9 @@ Per step t:
   loss, grads     objective.loss differentiated w.r.t. {"energy": model params, "objective": ...}
   params          optimizer update; metrics = the objective's, plus `grad_norm`
 
-Sharding: given a `jax.sharding.Mesh` with a `data` axis (`ebm_jax.parallel.data_mesh`), the
-batch is split over it; params, model and optimizer state and the objective's state (the replay
+A batch is an array `[B, ...]` or a labelled `{"x", "y"}` dict (`ebm_jax.types`); the objective
+reads it. Sharding: given a `jax.sharding.Mesh` with a `data` axis (`ebm_jax.parallel.data_mesh`),
+the batch (every leaf) is split over it; params, model and optimizer state and the objective's state (the replay
 buffer, persistent chains) are replicated. Samplers run their chains under `shard_map`, each
 device on its slice with the keys those chains get on one device (`samplers.sample`); the rest
 is partitioned by XLA (GSPMD), the gradient's mean over the batch an all-reduce. So a sharded
@@ -26,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ebm_jax.parallel import DATA_AXIS, check_data_mesh
 from ebm_jax.train.objectives import Objective
 from ebm_jax.train.state import TrainState
+from ebm_jax.types import examples
 
 LOSS_STREAM = 0x6C6F7373  # fold_in data for the loss's key: a stream apart from the prepare's splits
 
@@ -67,7 +69,7 @@ def make_train_step(
         batch = constrain(batch)
         model_state = state.model_state
         if update_model_state is not None:
-            model_state = update_model_state({"params": state.params["energy"], **model_state}, batch)
+            model_state = update_model_state({"params": state.params["energy"], **model_state}, examples(batch))
         frozen = energy_function(apply_fn, jax.lax.stop_gradient(state.params), model_state)
         prepared, objective_state, prepare_metrics = objective.prepare(key, frozen, state.objective_state, batch, mesh)
 
@@ -120,4 +122,4 @@ def _batch_constraint(mesh):
     if mesh is None:
         return lambda x: x
     split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-    return lambda x: jax.lax.with_sharding_constraint(x, split)
+    return lambda batch: jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, split), batch)
