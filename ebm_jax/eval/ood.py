@@ -14,9 +14,11 @@ enter together, as in scikit-learn's `roc_curve`):
 
 All take 1-D arrays and return Python floats; they run on the host (NumPy), after the scores.
 `negative_energy` and `negative_grad_norm` compute -E(x) and -||grad_x E(x)|| over a dataset in
-fixed-size batches (`energy_score` / `grad_norm_score`, the jitted scores, for reuse); `ood_table` gives every metric for one in-distribution set against several
-out-of-distribution ones; `ood_benchmark` runs both scores of an image EBM against another
-dataset, uniform and Gaussian noise and the tutorial's three edits of the test images.
+fixed-size batches (`energy_score` / `grad_norm_score`, the jitted scores, for reuse; a
+classifier energy adds `max_probability_score`, max_y p(y | x)); `ood_table` gives every metric
+for one in-distribution set against several out-of-distribution ones; `ood_benchmark` runs the
+scores of an image EBM against another dataset, uniform and Gaussian noise and the tutorial's
+three edits of the test images.
 """
 
 from typing import Callable, Dict, Optional, Tuple
@@ -119,7 +121,15 @@ def grad_norm_score(apply_fn: Callable) -> Callable:
     return jax.jit(score)
 
 
+def max_probability_score(apply_fn: Callable) -> Callable:
+    """`score(variables, x) -> max_y p(y | x) [B]` (Hendrycks & Gimpel 2017), jitted once, for a
+    classifier energy whose `apply_fn(variables, x, method="probs")` gives p(y | x)
+    (`energies.ClassifierEnergy`)."""
+    return jax.jit(lambda variables, x: jnp.max(apply_fn(variables, x, method="probs"), axis=-1))
+
+
 SCORES = {"neg_energy": energy_score, "neg_grad_norm": grad_norm_score}
+CLASSIFIER_SCORES = dict(SCORES, max_prob=max_probability_score)
 
 
 def negative_energy(apply_fn: Callable, variables, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -150,12 +160,14 @@ def out_of_distribution_sets(rng_key: jax.Array, test_images: np.ndarray,
 
 
 def ood_benchmark(apply_fn: Callable, variables, rng_key: jax.Array, test_images: np.ndarray,
-                  other: Optional[Dict[str, np.ndarray]] = None, batch_size: int = 256) -> Dict:
-    """`{score name: ood_table}` for the scores in `SCORES`, in-distribution = `test_images`
+                  other: Optional[Dict[str, np.ndarray]] = None, batch_size: int = 256,
+                  scores: Optional[Dict[str, Callable]] = None) -> Dict:
+    """`{score name: ood_table}` for `scores` (`{name: builder(apply_fn) -> score}`; default
+    `SCORES`, `CLASSIFIER_SCORES` for a classifier energy), in-distribution = `test_images`
     against `out_of_distribution_sets(rng_key, test_images, other)`; plus the sets' sizes."""
     sets = out_of_distribution_sets(rng_key, test_images, other)
     report = {"num_images": {"in_distribution_test": len(test_images), **{k: len(v) for k, v in sets.items()}}}
-    for name, make_score in SCORES.items():
+    for name, make_score in (SCORES if scores is None else scores).items():
         score = make_score(apply_fn)  # compiled once for every set
         scores_in = _batched(score, variables, test_images, batch_size)
         report[name] = ood_table(scores_in, {k: _batched(score, variables, v, batch_size) for k, v in sets.items()})

@@ -1,5 +1,6 @@
-"""Figures: image grids, generation over sampler steps, energy histograms, training curves, and
-the energy landscape of a 2-D model (contours of E, the field -grad E, samples on top).
+"""Figures: image grids, generation over sampler steps, energy histograms, training curves,
+reliability diagrams of classifiers, and the energy landscape of a 2-D model (contours of E, the
+field -grad E, samples on top).
 
 Images are `[N, H, W, 1]` in [-1, 1]. Figures are built as `matplotlib.figure.Figure` objects
 and written to files, never through pyplot, so no display is needed and the caller's pyplot
@@ -64,6 +65,28 @@ def save_energy_histogram(path: str, energies: Dict[str, np.ndarray], bins: int 
     ax.set_xlabel("energy E(x) (lower = more likely)")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def save_reliability_diagram(path: str, reliabilities: Dict[str, Dict]) -> None:
+    """One panel per model: accuracy against confidence per bin (bars, the diagonal = perfect
+    calibration) with the bin counts' share beneath; `reliabilities` maps a name to
+    `eval.calibration.reliability(...)` (arrays or lists)."""
+    fig = Figure(figsize=(3.6 * len(reliabilities), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(reliabilities)))
+    for ax, (name, r) in zip(axes, reliabilities.items()):
+        edges, count = np.asarray(r["edges"]), np.asarray(r["count"])
+        width = np.diff(edges)
+        ece = float(np.sum(count / count.sum() * np.abs(np.asarray(r["accuracy"]) - np.asarray(r["confidence"]))))
+        ax.bar(edges[:-1], r["accuracy"], width, align="edge", edgecolor="black", alpha=0.7, label="accuracy")
+        ax.bar(edges[:-1], count / count.sum(), width, align="edge", color="gray", alpha=0.4, label="share of inputs")
+        ax.plot([0, 1], [0, 1], ls="--", c="red", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence max_y p(y | x)")
+        ax.set_title(f"{name}: ECE {ece:.4f}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("accuracy in the bin")
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 

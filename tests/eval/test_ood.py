@@ -1,10 +1,12 @@
 """OOD metrics against hand-computed cases and scikit-learn (a test-only dependency)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from ebm_jax.energies import ClassifierEnergy, MLPEnergy
 from ebm_jax.eval import ood
 
 
@@ -71,3 +73,11 @@ def test_energy_scores():
     np.testing.assert_allclose(ood.negative_grad_norm(apply_fn, None, images, batch_size=2), -norms, rtol=1e-5)
     table = ood.ood_table(-norms[:3], {"far": -norms[3:] - 10})
     assert set(table["far"]) == set(ood.METRICS) and table["far"]["auroc"] == 1.0
+
+
+def test_max_probability_score_of_a_classifier_energy():
+    model = ClassifierEnergy(MLPEnergy(features=(8,), outputs=3))
+    x = jax.random.normal(jax.random.key(0), (5, 2))
+    v = model.init(jax.random.key(1), x)
+    score = ood.max_probability_score(model.apply)(v, x)
+    np.testing.assert_allclose(score, jnp.max(jax.nn.softmax(model.apply(v, x, method="logits"), -1), -1), rtol=1e-6)

@@ -31,6 +31,7 @@ from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, ood, plots, sample_quality
 from ebm_jax.experiments.cli import apply_flat, flatten
+from ebm_jax.experiments.datasets import other_dataset
 from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform_starts
 from ebm_jax.samplers.loop import SamplerSpec
@@ -172,32 +173,6 @@ def final_scalars(report: Dict) -> Dict[str, float]:
         name = name.split(" ")[0]  # "real_train_images (floor)" -> "real_train_images"
         out.update({f"quality/{name}/{k}": v for k, v in values.items() if k != "num_images"})
     return {k: float(v) for k, v in out.items() if v is not None}
-
-
-def other_dataset(config: Config):
-    """`(name, test images [N, 28, 28, 1] or None, source or why not)` of the OOD benchmark's other
-    dataset (Fashion-MNIST for MNIST and the reverse), as many images as the evaluated test split.
-    From `ood_data_dir` when given; else, when `data_dir` is given, from the folder beside it
-    named for the dataset if there is one (no search: a run given its data stays offline); else
-    from the usual search (`data.load`)."""
-    name = "fashion_mnist" if config.dataset == "mnist" else "mnist"
-    folder = config.ood_data_dir
-    if folder is None and config.data_dir is not None:
-        folder = os.path.join(os.path.dirname(os.path.abspath(config.data_dir)), name)
-        if not os.path.isdir(folder):
-            print(f"note: the OOD benchmark runs without {name}: no folder {folder} (set --ood-data-dir)")
-            return name, None, f"not found beside --data-dir ({folder})"
-    try:
-        dataset = data_lib.load(name, folder)
-    except data_lib.DataNotFoundError as e:
-        if config.ood_data_dir is not None:
-            raise
-        print(f"note: the OOD benchmark runs without {name}: {str(e).splitlines()[0]}")
-        return name, None, f"not found: {str(e).splitlines()[0]}"
-    images = data_lib.to_float_images(dataset.test.images)
-    if config.max_eval_images is not None:
-        images = images[: config.max_eval_images]
-    return name, images, f"{dataset.source}, test split"
 
 
 def variables(state: TrainState) -> Dict:
