@@ -5,8 +5,8 @@ al. 2020), for any energy of ONE example and any `SamplerSpec`.
                                                        (composed, conditioned) energy
     inpaint(rng_key, spec, energy_fn, images, mask)    each image's entries where `mask` is True
                                                        are held (`compose.clamp`); the others start
-                                                       from noise and are sampled from
-                                                       p(x_free | x_observed)
+                                                       from noise (or a given image) and are
+                                                       sampled from p(x_free | x_observed)
     denoise(energy_fn, images, num_steps, step_size)   gradient descent on E from each image,
                                                        x <- clip(x - step_size * grad E(x)): a
                                                        noiseless Langevin run towards a nearby mode
@@ -18,7 +18,7 @@ With a classifier energy (`energies.ClassifierEnergy`, `per_example(model.apply,
 "anything but y", and `compose.conjunction` adds constraints; all of them go through `from_noise`.
 """
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -39,17 +39,19 @@ def from_noise(rng_key: jax.Array, spec: SamplerSpec, energy_fn: EnergyFn, num: 
 
 
 def inpaint(rng_key: jax.Array, spec: SamplerSpec, energy_fn: EnergyFn, images: jax.Array, mask: jax.Array,
-            bounds: Tuple[float, float] = (-1.0, 1.0)) -> jax.Array:
+            bounds: Tuple[float, float] = (-1.0, 1.0), start: Optional[jax.Array] = None) -> jax.Array:
     """`[N, ...]` completions of `images [N, ...]`: where `mask` (bool, one example's shape) is
-    True the image's values are kept exactly; the rest starts from Uniform(bounds) and runs
-    `spec.num_steps` steps under `compose.clamp(energy_fn, mask, image)`, one chain per image."""
+    True the image's values are kept exactly; the rest starts from `start` (one example's shape,
+    e.g. the training images' mean; None: Uniform(bounds) noise) and runs `spec.num_steps` steps
+    under `compose.clamp(energy_fn, mask, image)`, one chain per image."""
     mask = jnp.asarray(mask, bool)
     check(mask.shape == images.shape[1:], f"mask must have one example's shape {images.shape[1:]}, got {mask.shape}")
 
     def one(key, image):
         key_start, key_run = jax.random.split(key)
-        start = compose.fill(mask, image, uniform_starts(key_start, 1, image.shape, bounds))
-        final, _, _ = sample(key_run, spec, compose.clamp(energy_fn, mask, image), start)
+        free = uniform_starts(key_start, 1, image.shape, bounds) if start is None else jnp.asarray(start)[None]
+        start_ = compose.fill(mask, image, free)
+        final, _, _ = sample(key_run, spec, compose.clamp(energy_fn, mask, image), start_)
         return compose.fill(mask, image, jnp.clip(final.position[0], *bounds))
 
     return jax.vmap(one)(jax.random.split(rng_key, images.shape[0]), images)

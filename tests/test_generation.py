@@ -55,3 +55,15 @@ def test_from_noise_under_a_disjunction_finds_both_modes_in_proportion():
     # Binomial standard error of the share: sqrt(0.25 / 2000) = 0.011.
     assert abs(share - 0.5) < 4 * 0.0112
     np.testing.assert_allclose(float(jnp.std(out[out[:, 0] > 0][:, 1])), 1.0, atol=0.1)
+
+
+def test_inpainting_starts_the_free_entries_where_asked():
+    images = jnp.zeros((2, 4, 4, 1))
+    mask = np.zeros((4, 4, 1), bool)
+    mask[:, :2] = True
+    start = jnp.full((4, 4, 1), 0.7)
+    # A single step of size 1e-9 without noise leaves the free entries at their start.
+    out = generation.inpaint(jax.random.key(0), langevin.spec(1, 1e-9, noise_scale=0.0), _gaussian(0.0), images, mask,
+                             start=start)
+    np.testing.assert_allclose(out[:, :, 2:], 0.7, atol=1e-6)
+    np.testing.assert_array_equal(out[:, :, :2], 0.0)
