@@ -3,6 +3,10 @@
 import json
 import os
 
+import numpy as np
+
+from ebm_jax import data
+from ebm_jax.experiments.jem import restore_model
 from ebm_jax.experiments.jem.__main__ import main
 
 TINY = ["--epochs", "2", "--batch-size", "32", "--sgld-steps", "3", "--buffer-capacity", "256", "--sample-steps", "4",
@@ -29,7 +33,8 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
         assert r["ood"]["num_images"]["fashion_mnist"] == 60  # the fixture beside mnist_tiny
         samples = r["class_conditional_samples"]
         assert samples["per_class"] == 2 and 0 <= samples["fixed_classifier_accuracy"] <= 1
-        assert set(samples["quality"]) == {"class_conditional_samples", "real_train_images (floor)"}
+        assert set(samples["quality"]) == {"class_conditional_samples", "real_train_images (floor)",
+                                           "uniform_noise (ceiling)"}
         assert sum(r["reliability"]["count"]) == 60
         if name == "cross_entropy":
             assert "steered_generation" not in r
@@ -52,6 +57,11 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
         ce_keys = set().union(*(json.loads(line) for line in f))
     assert {"train/energy_fake", "train/loss_ce", "val/accuracy", "final/test_accuracy"} <= jem_keys
     assert "train/energy_fake" not in ce_keys and "train/loss_ce" in ce_keys
+    # The trained model comes back with one call and gives the reported accuracy.
+    model, variables = restore_model(workdir, "jem")
+    test = data.load("mnist", mnist_tiny_dir).test
+    probs = np.asarray(model.apply(variables, data.to_float_images(test.images[:60]), method="probs"))
+    assert np.mean(probs.argmax(-1) == test.labels[:60]) == report["models"]["jem"]["test_accuracy"]
 
 
 def test_bad_settings_are_clear_errors(capsys):

@@ -9,7 +9,8 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "notebooks")
 
 
-@pytest.mark.parametrize("name", ["mnist_ebm.ipynb", "rbm.ipynb", "samplers.ipynb", "toy2d.ipynb", "evaluation.ipynb"])
+@pytest.mark.parametrize("name", ["mnist_ebm.ipynb", "rbm.ipynb", "samplers.ipynb", "toy2d.ipynb", "evaluation.ipynb",
+                                  "jem.ipynb"])
 def test_notebook_runs(name, tmp_path, monkeypatch):
     monkeypatch.setenv("EBM_NOTEBOOK_TINY", "1")
     nb = nbformat.read(os.path.join(NOTEBOOK_DIR, name), as_version=4)
@@ -23,7 +24,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # mnist: generation, samples, histogram, edits; rbm: curves, filters, samples, weights;
     # samplers: scatter + 3 traces; toy2d: densities, scores; evaluation: histogram, edits, ROC,
-    # samples and traces, inpainting, two landscapes
-    assert len(images) >= {"toy2d.ipynb": 2, "evaluation.ipynb": 7}.get(name, 4)
+    # samples and traces, inpainting, two landscapes; jem: reliability, 2 x samples, compositions,
+    # inpainting, denoising, sampled sevens
+    assert len(images) >= {"toy2d.ipynb": 2, "evaluation.ipynb": 7, "jem.ipynb": 7}.get(name, 4)
     if name == "mnist_ebm.ipynb":
         assert os.path.exists(run_dir / "runs" / "notebook_tiny" / "metrics.json")

@@ -20,6 +20,7 @@ tensorboard/, `samples.png`: one row per class, `compositions.png`, `inpainting.
 `metrics.json` (both reports and the side-by-side table) and `config.json`.
 """
 
+import json
 import os
 import time
 from typing import Dict
@@ -33,11 +34,12 @@ from ebm_jax import compose, generation
 from ebm_jax import data as data_lib
 from ebm_jax.energies import ClassifierEnergy, ResNetEnergy, TutorialCNN, per_example
 from ebm_jax.eval import calibration, classifier, ood, plots, sample_quality
-from ebm_jax.experiments.cli import flatten
+from ebm_jax.experiments.cli import apply_flat, flatten
 from ebm_jax.experiments.datasets import other_dataset
 from ebm_jax.experiments.jem.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import langevin, sample, uniform_starts
 from ebm_jax.train import Hook, create_train_state, fit, make_train_step, objectives
+from ebm_jax.train.checkpoint import Checkpointer
 from ebm_jax.train.logging import MetricWriter
 from ebm_jax.train.loop import write_json
 
@@ -236,8 +238,10 @@ def evaluate(model, variables, config: Config, test_x, test_y, train_x, other, w
         _, fixed_probs = classifier.features(flat, config.dataset)
         report["class_conditional_samples"]["fixed_classifier_accuracy"] = float(np.mean(fixed_probs.argmax(-1) == labels))
         floor = train_x[np.random.default_rng(config.seed).permutation(len(train_x))[: len(flat)]]
+        ceiling = np.asarray(uniform_starts(jax.random.fold_in(key_samples, 1), len(flat), SHAPE))
         report["class_conditional_samples"]["quality"] = sample_quality.image_scores(
-            test_x, {"class_conditional_samples": flat, "real_train_images (floor)": floor}, config.dataset)
+            test_x, {"class_conditional_samples": flat, "real_train_images (floor)": floor,
+                     "uniform_noise (ceiling)": ceiling}, config.dataset)
     except FileNotFoundError as e:  # no shipped classifier for this dataset
         report["class_conditional_samples"]["quality"] = {"skipped": str(e)}
     if name == "jem" and os.path.exists(classifier.weights_path(config.dataset)):
@@ -293,6 +297,26 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     report = {"data": dataset.source, "models": reports, "table": side_by_side(reports), "timing": timing}
     write_json(os.path.join(workdir, "metrics.json"), report)
     return report
+
+
+def restore_model(workdir: str, name: str = "jem", which: str = "latest"):
+    """`(model, variables)` of `name` ("jem" or "cross_entropy") in a finished or interrupted run's
+    `workdir`, read with its `config.json`: `model.apply(variables, x)` = E(x),
+    `model.apply(variables, x, y)` = E(x, y), `method="probs"` = p(y | x)."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = apply_flat(Config(), json.load(f))
+    model = build_model(config)
+    objective = build_objective(config, config.px_weight if name == "jem" else 0.0)
+    first = {"x": np.zeros((config.batch_size, *SHAPE), np.float32), "y": np.zeros((config.batch_size,), np.int32)}
+    template = create_train_state(jax.random.key(0), model, objective, build_optimizer(config), first)
+    checkpoints = Checkpointer(os.path.join(workdir, name, "checkpoints"))
+    try:
+        restored = checkpoints.restore(which, template)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"no {which!r} checkpoint in {workdir}/{name}/checkpoints")
+    return model, variables_of(restored[0])
 
 
 def _log_final(workdir: str, step: int, report: Dict) -> None:
