@@ -3,10 +3,11 @@
 Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E(x)).
 
     energies   pure Linen modules, `[B, ...] -> [B]` (TutorialCNN, CourseCNN, ResNetEnergy, MLPEnergy,
-               BernoulliRBM, GaussianBernoulliRBM; `dbn`); `per_example` / `batched` convert between
-               batched and one-example energies
+               BernoulliRBM, GaussianBernoulliRBM; `dbn`; ClassifierEnergy: JEM's reading of logits);
+               `per_example` / `batched` convert between batched and one-example energies
     compose    the energy algebra: AND, OR, NOT, temperature, the geometric path, conditioning,
                clamping (inpainting)
+    generation steered generation over `compose` energies: from noise, inpainting, denoising
     samplers   BlackJAX-shaped kernels `(rng_key, state, energy_fn, **params) -> (state, info)`
                with `energy_fn` mapping ONE example to a scalar: Langevin, MALA, HMC, annealed
                Langevin, block Gibbs (RBMs), replica exchange, AIS; dual-averaging warm-up;
@@ -24,10 +25,11 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
                figures, RBM log-likelihoods (exact and AIS log Z)
 """
 
-from ebm_jax import buffers, compose, data, energies, eval, losses, parallel, presets, pretrained, samplers, train
+from ebm_jax import buffers, compose, data, energies, eval, generation, losses, parallel, presets, pretrained, samplers, train
 from ebm_jax.buffers import ReplayBuffer
 from ebm_jax.energies import (
     BernoulliRBM,
+    ClassifierEnergy,
     CourseCNN,
     GaussianBernoulliRBM,
     MLPEnergy,
@@ -71,6 +73,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BernoulliRBM",
+    "ClassifierEnergy",
     "CourseCNN",
     "EnergyFn",
     "GaussianBernoulliRBM",
@@ -97,6 +100,7 @@ __all__ = [
     "energies",
     "eval",
     "fit",
+    "generation",
     "gibbs",
     "hmc",
     "langevin",

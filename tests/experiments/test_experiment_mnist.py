@@ -18,6 +18,11 @@ OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "genera
            "samples.png", "energy_hist.png", "training_curves.png", "generation_energy.png"]
 
 
+# The command-line runs' network and final report at the sizes of `tiny_config`.
+SMALL_EVAL = ["--features", "8", "--generation-steps", "8", "--generation-snapshots", "4", "--generation-chains", "4",
+              "--num-samples", "8", "--num-noise-images", "64", "--eval-batch-size", "64"]
+
+
 def tiny_config(data_dir, **overrides):
     """300 training images, batch 32: 9 steps per epoch."""
     base = Config(data_dir=data_dir, features=8, epochs=2, batch_size=32, sampler=SamplerConfig(num_steps=3),
@@ -193,7 +198,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     workdir = tmp_path / "run"
     args = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir,
             "--workdir", str(workdir), "--batch-size", "32", "--sampler-num-steps", "3", "--max-eval-images", "50",
-            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress"]
+            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress", "--log-every", "2"] + SMALL_EVAL
     proc = subprocess.Popen(args + ["--max-steps", "100000", "--epochs", "1000"], stderr=subprocess.PIPE, text=True)
     log = workdir / "metrics.jsonl"
     deadline = time.time() + 300
@@ -215,7 +220,7 @@ def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
     workdir = tmp_path / sampler
     args = ["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--sampler", sampler, "--max-steps", "3",
             "--batch-size", "32", "--sampler-num-steps", "2", "--sampler-warmup-steps", "20", "--max-eval-images", "40",
-            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress"]
+            "--quality-samples", "0", "--no-ood-benchmark", "--no-progress"] + SMALL_EVAL
     assert main(args) == 0
     report = json.load(open(workdir / "metrics.json"))
     assert report["train_steps"] == 3 and np.isfinite(report["mean_energy"]["generated_samples"])

@@ -40,7 +40,7 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
             assert "steered_generation" not in r
             continue
         steered = r["steered_generation"]
-        assert set(steered) == {"or_3_8", "not_1", "and_5_unconditional", "inpainting", "denoising"}
+        assert set(steered) == {"or_3_8", "not_1", "and_5_unconditional", "unconditional", "inpainting", "denoising"}
         assert steered["or_3_8"]["samples"] == 10 and 0 <= steered["or_3_8"]["share_in_the_two_classes"] <= 1
         assert abs(sum(steered["not_1"]["class_shares"].values()) - 1.0) < 1e-9
         for half in ("upper_half_observed", "left_half_observed"):

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from ebm_jax import losses, parallel, presets
-from ebm_jax.energies import MLPEnergy, TutorialCNN, per_example
+from ebm_jax.energies import ClassifierEnergy, MLPEnergy, TutorialCNN, per_example
 from ebm_jax.samplers import langevin, mala, sample
 from ebm_jax.train import create_train_state, make_train_step, objectives, shard_state, train_shardings
 
@@ -18,9 +18,10 @@ BOUNDS = (-4.0, 4.0)
 
 
 def objective_cases():
-    """name -> (model, objective, batches [2, 16, ...], optimizer)"""
+    """name -> (model, objective, two batches of 16, optimizer)"""
     images = jax.random.uniform(jax.random.key(5), (2, 16, 28, 28, 1), minval=-1, maxval=1)
     points = jax.random.normal(jax.random.key(6), (2, 16, 2))
+    labels = jax.random.randint(jax.random.key(8), (2, 16), 0, 3)
     cnn, mlp = TutorialCNN(features=8), MLPEnergy((16, 16))
     tutorial_opt, adam = presets.tutorial_optimizer(10), optax.adam(1e-2)
     spec = langevin.spec(3, 0.01, bounds=BOUNDS)
@@ -38,6 +39,9 @@ def objective_cases():
         "msdsm": (MLPEnergy((16, 16), noise_conditional=True), objectives.msdsm([1.0, 0.3, 0.1]), points, adam),
         "nce": (mlp, objectives.nce(losses.fitted_gaussian(np.asarray(points[0])), nu=2), points, adam),
         "regularised": (mlp, objectives.regularised(objectives.dsm(0.1), 0.1, 0.1), points, adam),
+        # Labelled batches {"x", "y"}: every leaf split over the mesh.
+        "jem": (ClassifierEnergy(MLPEnergy((16, 16), outputs=3)), objectives.jem(spec, BOUNDS, 64, real_noise=0.01),
+                [{"x": points[i], "y": labels[i]} for i in range(2)], adam),
     }
 
 

@@ -152,14 +152,16 @@ def steered_generation(rng_key, model, variables, config: Config, test_x, test_y
     spec = build_sampler(config, config.sample_steps)
     n = config.steer_images
     predict_fixed = lambda images: classifier.features(np.asarray(images), config.dataset)[1].argmax(-1)
-    keys = jax.random.split(rng_key, 6)
+    keys = jax.random.split(rng_key, 6)  # 0-2: the compositions, 3: inpainting, 4: denoising, 5: unconditional
     report, panels = {}, {}
     compositions = {
         f"or_{OR_CLASSES[0]}_{OR_CLASSES[1]}": compose.disjunction(of_class(OR_CLASSES[0]), of_class(OR_CLASSES[1])),
         f"not_{NOT_CLASS}": compose.negation(energy_fn, of_class(NOT_CLASS), 0.5),
         f"and_{AND_CLASS}_unconditional": compose.conjunction(of_class(AND_CLASS), energy_fn),
     }
-    for key, (label, composed) in zip(keys, compositions.items()):
+    # The unconditional model itself: the class shares the compositions change.
+    compositions["unconditional"] = energy_fn
+    for key, (label, composed) in zip([keys[i] for i in (0, 1, 2, 5)], compositions.items()):
         samples = np.asarray(jax.jit(lambda k: generation.from_noise(k, spec, composed, n, SHAPE))(key))
         classes = predict_fixed(samples)
         shares = {str(c): float(np.mean(classes == c)) for c in range(NUM_CLASSES)}
@@ -168,10 +170,13 @@ def steered_generation(rng_key, model, variables, config: Config, test_x, test_y
         elif label.startswith("not"):
             value = {"share_of_the_excluded_class": shares[str(NOT_CLASS)],
                      "share_of_that_class_in_the_test_split": float(np.mean(test_y == NOT_CLASS))}
-        else:
+        elif label.startswith("and"):
             value = {"share_of_the_class": shares[str(AND_CLASS)]}
+        else:
+            value = {}
         report[label] = dict(value, class_shares=shares, samples=n)
         panels[label] = samples[:10]
+    panels.pop("unconditional")
     plots.save_image_grid(os.path.join(workdir, "compositions.png"), np.concatenate(list(panels.values())), 10,
                           " / ".join(panels) + " (one row each)")
 
