@@ -23,7 +23,7 @@ tensorboard/, `samples.png`: one row per class, `compositions.png`, `inpainting.
 import json
 import os
 import time
-from typing import Dict
+from typing import Callable, Dict
 
 import jax
 import jax.numpy as jnp
@@ -79,14 +79,14 @@ def variables_of(state) -> Dict:
     return {"params": state.params["energy"], **state.model_state}
 
 
-def _probs_fn(model):
-    return jax.jit(lambda v, x: model.apply(v, x, method="probs"))
+def probs_fn(model) -> Callable:
+    """`(variables, x [B, ...]) -> p(y | x) [B, 10]`, jitted: build it once and reuse it."""
+    return jax.jit(lambda variables, x: model.apply(variables, x, method="probs"))
 
 
-def predict(model, variables, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """p(y | x) `[N, 10]` over `images`, in fixed-size batches."""
-    fn = _probs_fn(model)
-    return np.concatenate([np.asarray(fn(variables, jnp.asarray(b)))[valid]
+def predict(probs, variables, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """p(y | x) `[N, 10]` over `images`, in fixed-size batches, with `probs = probs_fn(model)`."""
+    return np.concatenate([np.asarray(probs(variables, jnp.asarray(b)))[valid]
                            for b, valid in data_lib.padded_batches(images, batch_size)])
 
 
@@ -102,6 +102,7 @@ def train(config: Config, name: str, train_x, train_y, test_x, test_y, workdir: 
     first = {"x": train_x[: config.batch_size], "y": train_y[: config.batch_size]}
     state = create_train_state(jax.random.key(config.seed), model, objective, optimizer, first)
     train_step = make_train_step(model.apply, objective, optimizer)
+    probs = probs_fn(model)  # compiled once for every epoch's accuracy
 
     def batch_fn(t):
         epoch, index = divmod(t, steps_per_epoch)
@@ -109,8 +110,8 @@ def train(config: Config, name: str, train_x, train_y, test_x, test_y, workdir: 
         return {"x": train_x[rows], "y": train_y[rows]}
 
     def accuracy_hook(state, writer):
-        probs = predict(model, variables_of(state), test_x, config.eval_batch_size)
-        return {"accuracy": float(np.mean(probs.argmax(-1) == test_y))}
+        predicted = predict(probs, variables_of(state), test_x, config.eval_batch_size)
+        return {"accuracy": float(np.mean(predicted.argmax(-1) == test_y))}
 
     state, summary = fit(train_step, state, batch_fn, total, workdir,
                          hooks=[Hook(accuracy_hook, steps_per_epoch)], log_every=config.log_every,
@@ -222,7 +223,7 @@ def _half_mask(half: str) -> np.ndarray:
 def evaluate(model, variables, config: Config, test_x, test_y, train_x, other, workdir: str, name: str) -> Dict:
     """The report of one model (module docstring); writes `<workdir>/<name>/samples.png`."""
     start = time.perf_counter()
-    probs = predict(model, variables, test_x, config.eval_batch_size)
+    probs = predict(probs_fn(model), variables, test_x, config.eval_batch_size)
     report = {"test_accuracy": float(np.mean(probs.argmax(-1) == test_y)),
               "ece_15_bins": calibration.expected_calibration_error(probs, test_y, 15),
               "test_images": len(test_x)}
