@@ -56,6 +56,20 @@ class Checkpointer:
             manager.close()
 
 
+def restore_state(directory: str, which: str, template):
+    """The state of the newest complete `which` checkpoint under `directory` (a fit workdir's
+    `checkpoints/`), shaped as `template`; FileNotFoundError when there is none. For reading a
+    finished run back, outside the fit loop."""
+    checkpoints = Checkpointer(directory)
+    try:
+        restored = checkpoints.restore(which, template)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise FileNotFoundError(f"no {which!r} checkpoint in {directory}")
+    return restored[0]
+
+
 def _to_storable(state):
     return state._replace(rng_key=jax.random.key_data(state.rng_key))
 

@@ -33,7 +33,7 @@ with h's conditional means, the classic update (Hinton 2002); `cd_k` is CD-k, `p
 PCD, `persistent_pt` PT negatives.
 """
 
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, Mapping, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,7 @@ from ebm_jax import buffers, losses
 from ebm_jax.energies.convert import per_example
 from ebm_jax.samplers import tempering
 from ebm_jax.samplers.loop import SamplerSpec, sample
-from ebm_jax.types import check
+from ebm_jax.types import check, examples
 
 
 class Objective(NamedTuple):
@@ -164,8 +164,8 @@ def jem(
     px = replay_cd(sampler, bounds, buffer_capacity, reinit_prob, "cd", alpha, real_noise=real_noise)
 
     def init(rng_key, batch):
-        check(isinstance(batch, dict) and "y" in batch, "jem trains on labelled batches {'x': ..., 'y': ...}")
-        return px.init(rng_key, batch["x"])
+        check(isinstance(batch, Mapping) and "y" in batch, "jem trains on labelled batches {'x': ..., 'y': ...}")
+        return px.init(rng_key, examples(batch))
 
     def prepare(rng_key, batch_energy_fn, buffer, batch, mesh=None):
         if not px_weight:

@@ -12,7 +12,7 @@ from ebm_jax.experiments.mnist.__main__ import main
 from ebm_jax.experiments.mnist.config import SamplerConfig
 from ebm_jax.experiments.mnist.run import build, objective_for
 from ebm_jax.train import create_train_state
-from ebm_jax.train.checkpoint import Checkpointer
+from ebm_jax.train.checkpoint import restore_state
 
 OUTPUTS = ["config.json", "metrics.json", "metrics.jsonl", "buffer.png", "generation_steps.png",
            "samples.png", "energy_hist.png", "training_curves.png", "generation_energy.png"]
@@ -36,10 +36,7 @@ def _latest_state(workdir, config):
     model, optimizer, _ = build(config, 9)
     template = create_train_state(jax.random.key(0), model, objective_for(config, presets.tutorial_sampler(1)),
                                   optimizer, np.zeros((config.batch_size, 28, 28, 1), np.float32))
-    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-    state, meta = checkpoints.restore("latest", template)
-    checkpoints.close()
-    return state
+    return restore_state(os.path.join(workdir, "checkpoints"), "latest", template)
 
 
 def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):

@@ -39,7 +39,7 @@ from ebm_jax.experiments.datasets import other_dataset
 from ebm_jax.experiments.jem.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import langevin, sample, uniform_starts
 from ebm_jax.train import Hook, create_train_state, fit, make_train_step, objectives
-from ebm_jax.train.checkpoint import Checkpointer
+from ebm_jax.train.checkpoint import restore_state
 from ebm_jax.train.logging import MetricWriter
 from ebm_jax.train.loop import write_json
 
@@ -315,14 +315,7 @@ def restore_model(workdir: str, name: str = "jem", which: str = "latest"):
     objective = build_objective(config, config.px_weight if name == "jem" else 0.0)
     first = {"x": np.zeros((config.batch_size, *SHAPE), np.float32), "y": np.zeros((config.batch_size,), np.int32)}
     template = create_train_state(jax.random.key(0), model, objective, build_optimizer(config), first)
-    checkpoints = Checkpointer(os.path.join(workdir, name, "checkpoints"))
-    try:
-        restored = checkpoints.restore(which, template)
-    finally:
-        checkpoints.close()
-    if restored is None:
-        raise FileNotFoundError(f"no {which!r} checkpoint in {workdir}/{name}/checkpoints")
-    return model, variables_of(restored[0])
+    return model, variables_of(restore_state(os.path.join(workdir, name, "checkpoints"), which, template))
 
 
 def _log_final(workdir: str, step: int, report: Dict) -> None:

@@ -36,7 +36,7 @@ from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform_starts
 from ebm_jax.samplers.loop import SamplerSpec
 from ebm_jax.train import Hook, TrainState, create_train_state, fit, make_train_step, shard_state
-from ebm_jax.train.checkpoint import Checkpointer
+from ebm_jax.train.checkpoint import restore_state
 from ebm_jax.train.logging import MetricWriter, read_metrics
 from ebm_jax.train.loop import write_json
 
@@ -306,11 +306,4 @@ def restore_params(workdir: str, which: str = "best"):
     first = jnp.zeros((config.batch_size, *EXAMPLE_SHAPE), jnp.float32)
     objective = objective_for(config, presets.tutorial_sampler(1))
     template = create_train_state(jax.random.key(0), model, objective, optimizer, first)
-    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-    try:
-        restored = checkpoints.restore(which, template)
-    finally:
-        checkpoints.close()
-    if restored is None:
-        raise FileNotFoundError(f"no {which!r} checkpoint in {workdir}/checkpoints")
-    return model, variables(restored[0])
+    return model, variables(restore_state(os.path.join(workdir, "checkpoints"), which, template))
