@@ -6,14 +6,19 @@ more likely, p(x) ∝ exp(-E(x))), so the result plugs into any sampler:
     conjunction(E_1, ..., E_n)      sum_i E_i                 p ∝ prod_i p_i          (AND)
     disjunction(E_1, ..., E_n)      -logsumexp_i(-E_i)         p ∝ sum_i exp(-E_i)     (OR)
     negation(E_1, E_2, w)           E_1 - w E_2               p ∝ p_1 / p_2^w         (AND NOT)
+    difference(E, E_part)           -log(e^-E - e^-E_part)     p - p_part              (NOT, within one model)
     temper(E, T)                    E / T                     p ∝ p^(1/T)
     interpolate(E_0, E_1, beta)     (1 - beta) E_0 + beta E_1  the geometric path p_0^(1-b) p_1^b
     condition(E, y)                 x -> E(x, y)              a conditional energy at fixed y
     clamp(E, mask, observed)        x -> E(where(mask, observed, x))
 
 These are the compositions of Du, Li & Mordatch (2020, "Compositional visual generation with
-energy based models"); the geometric path is the one of annealed importance sampling (Neal
-2001) and of tempering. `clamp` is inpainting: the entries where `mask` is True are held at
+energy based models"). `difference` is the NOT within one joint model, p(x, y not in A) =
+p(x) - p(x, y in A): a density wherever `E_part` is a part of `E` (exp(-E_part) < exp(-E), as a
+classifier energy's E(x, y) is of its E(x)). `negation` of such a pair is not one: for a
+classifier energy, E(x) - w E(x, y) falls as the logit of y rises once p(y | x) > w, so chains
+near class y are pulled into it. The geometric path is the one of annealed importance sampling
+(Neal 2001) and of tempering. `clamp` is inpainting: the entries where `mask` is True are held at
 `observed`, so the energy does not depend on the sampler's values there (their gradient is zero)
 and the free entries are distributed as p(x_free | x_observed); read a sample off with
 `fill(mask, observed, x)`.
@@ -49,6 +54,18 @@ def negation(energy_fn: EnergyFn, other: EnergyFn, weight: float = 1.0) -> Energ
     the result stays normalisable wherever E grows at least as fast as E_other."""
     check(lambda: weight >= 0, f"weight must be >= 0, got {weight}")
     return lambda x, *extra: energy_fn(x, *extra) - weight * other(x, *extra)
+
+
+def difference(energy_fn: EnergyFn, part: EnergyFn) -> EnergyFn:
+    """NOT within one model: `x -> -log(exp(-E(x)) - exp(-E_part(x)))`, the density p - p_part
+    (e.g. `difference(E, condition(E, y))` of a classifier energy: p(x, label != y)). Needs
+    E_part > E (the part's density below the whole's); computed as
+    E - log(-expm1(min(E - E_part, -1e-6))), finite where p(part | x) rounds to 1."""
+    def energy(x, *extra):
+        whole = energy_fn(x, *extra)
+        return whole - jnp.log(-jnp.expm1(jnp.minimum(whole - part(x, *extra), -1e-6)))
+
+    return energy
 
 
 def temper(energy_fn: EnergyFn, temperature: float) -> EnergyFn:

@@ -69,3 +69,30 @@ def test_newest_follows_the_ring():
     for value in (1.0, 2.0, 3.0):  # 1 + 2 + 2 + 2 = 7 pushes into 5 slots: wraps
         buf = buffers.push(buf, jnp.full((2, 1), value))
     np.testing.assert_array_equal(buffers.newest(buf, 4)[:, 0], [2.0, 2.0, 3.0, 3.0])
+
+
+def test_class_rings_read_and_write_only_their_class():
+    """Three classes of capacity 4, each started with 1 noise example. Class c's filled slots are
+    marked c + 10; chains of label c start only from them; a push of labels [2, 0, 2, 2]
+    takes class 2's next slots in batch order (wrapping onto the oldest once full) and class 0's
+    next one, and leaves class 1 alone."""
+    buf = buffers.init_by_class(jax.random.key(0), 3, 4, (2,), initial_size=1)
+    assert buf.samples.shape == (3, 4, 2) and buf.size.tolist() == [1, 1, 1] and buf.cursor.tolist() == [1, 1, 1]
+    buf = buf._replace(samples=buf.samples.at[:, 0].set(jnp.arange(10.0, 13.0)[:, None]))
+    labels = jnp.array([0, 1, 2, 2, 1, 0, 0, 2] * 50)
+    starts, fresh = buffers.sample_by_class(jax.random.key(1), buf, labels, reinit_prob=0.0)
+    assert not np.asarray(fresh).any()
+    np.testing.assert_array_equal(np.asarray(starts)[:, 0], np.asarray(labels) + 10.0)
+    out = buffers.push_by_class(buf, jnp.array([2, 0, 2, 2]), jnp.arange(4.0)[:, None] * jnp.ones((1, 2)))
+    assert out.size.tolist() == [2, 1, 4] and out.cursor.tolist() == [2, 1, 0]
+    np.testing.assert_array_equal(np.asarray(out.samples)[2, :, 0], [12.0, 0.0, 2.0, 3.0])
+    out = buffers.push_by_class(out, jnp.array([2, 2]), jnp.array([[7.0, 7.0], [8.0, 8.0]]))  # wraps: the oldest go
+    np.testing.assert_array_equal(np.asarray(out.samples)[2, :, 0], [7.0, 8.0, 2.0, 3.0])
+    assert out.size.tolist() == [2, 1, 4] and out.cursor.tolist() == [2, 1, 2]
+    np.testing.assert_array_equal(np.asarray(out.samples)[0, :2, 0], [10.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(out.samples)[1], np.asarray(buf.samples)[1])
+    # with reinit_prob 1, every start is fresh uniform noise
+    starts, fresh = buffers.sample_by_class(jax.random.key(2), out, labels, reinit_prob=1.0)
+    assert np.asarray(fresh).all() and np.all(np.abs(np.asarray(starts)) <= 1.0)
+    with pytest.raises(ValueError, match="capacity"):
+        buffers.push_by_class(buf, jnp.zeros(5, jnp.int32), jnp.zeros((5, 2)))

@@ -72,6 +72,28 @@ def test_disjunction_of_separated_gaussians_has_their_exact_weights():
     assert abs(share - expected) < 5 * np.sqrt(expected * (1 - expected) / n), (share, expected)
 
 
+def test_difference_of_a_mixture_and_one_component_is_the_other_component():
+    """p = w1 N1 + w2 N2 minus its part w1 N1 is w2 N2, to float32 rounding: the difference
+    E - E_part carries an error of about eps |E| and log(1 - p(1 | x)) divides it by
+    1 - p(1 | x), so that is the tolerance. Where p(1 | x) rounds to 1 the energy stays finite
+    and high."""
+    log_w1, log_w2 = np.log(0.3), np.log(0.7)
+    part = lambda x: gaussian(-1.0, 1.0)(x) - log_w1
+    other = lambda x: gaussian(2.0, 0.5)(x) - log_w2
+    whole = compose.disjunction(part, other)
+    x = jnp.linspace(-0.5, 3.0, 36)[:, None]
+    rest = np.asarray(jax.vmap(compose.difference(whole, part))(x), np.float64)
+    e_whole, e_part = (np.asarray(jax.vmap(fn)(x), np.float64) for fn in (whole, part))
+    expected = np.asarray(jax.vmap(other)(x), np.float64)
+    remainder = -np.expm1(e_whole - e_part)                  # 1 - p(1 | x), from 1e-6 to 1 here
+    eps = np.finfo(np.float32).eps
+    tolerance = 4 * eps * (np.abs(expected) + np.maximum(np.abs(e_whole), np.abs(e_part)) / remainder)
+    assert np.all(np.abs(rest - expected) <= tolerance), np.max(np.abs(rest - expected) / tolerance)
+    assert remainder.min() < 1e-4 and remainder.max() > 0.99
+    far = jnp.array([-30.0])                                 # p(1 | x) = 1 in float32
+    assert np.isfinite(compose.difference(whole, part)(far)) and compose.difference(whole, part)(far) > whole(far) + 10
+
+
 def test_negation_interpolation_and_condition_are_their_formulas():
     e1, e2 = gaussian(0.0, 1.0), gaussian(1.0, 2.0)
     x = jnp.array([0.7, -0.3])

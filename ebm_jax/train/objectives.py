@@ -20,7 +20,8 @@ between steps (a replay buffer, persistent chains, or nothing). `mesh` (None or 
     cd_k            k sampler steps from the data batch itself (Hinton 2002)
     dsm, ssm, msdsm score matching (single sigma, sliced, multi-scale with E(x, sigma))
     nce             noise-contrastive estimation with a learned log Z
-    jem             JEM on labelled batches: cross-entropy of p(y | x) plus replay CD on E(x)
+    jem             JEM on labelled batches: cross-entropy of p(y | x), replay CD on E(x), optionally
+                    CD on E(x, y) with class-conditional chains (the p(x | y) term)
     regularised     adds alpha * mean E(real)^2 and a gradient penalty to any of them
 
 The contrastive ones take a `SamplerSpec` (`langevin.spec`, `mala.spec`, `hmc.spec`) and
@@ -146,44 +147,102 @@ def jem(
     px_weight: float = 1.0,
     alpha: float = 0.0,
     real_noise: float = 0.0,
+    pxy_weight: float = 0.0,
+    num_classes: Optional[int] = None,
 ) -> Objective:
     """JEM (Grathwohl et al. 2020) on labelled batches `{"x": [B, ...], "y": [B]}`, for a
     conditional energy with E(x) and E(x, y) (`energies.ClassifierEnergy`):
 
-        loss = mean[E(x, y) - E(x)]                          cross-entropy, -log p(y | x)
-             + px_weight * ([mean E(x) - mean E(x_fake)]      the log p(x) term: CD
+        loss = mean[E(x, y) - E(x)]                           cross-entropy, -log p(y | x)
+             + px_weight * ([mean E(x) - mean E(x_fake)]       the log p(x) term: CD
                             + alpha * mean(E(x)^2 + E(x_fake)^2))   (the L2 stabiliser)
+             + pxy_weight * ([mean E(x, y) - mean E(x_fake_y, y)]   the log p(x | y) term: CD
+                             + alpha * mean(E(x, y)^2 + E(x_fake_y, y)^2))   with class chains
 
     x is the batch with `real_noise` Gaussian noise (JEM's data noise, 0.03 for images), clipped
     to `bounds`; x_fake comes from `replay_cd`'s buffer and `sampler` (JEM: 20 SGLD steps of size
-    1 and noise 0.01, `langevin.spec(20, 1.0, 0.01)`; buffer 10,000, 5 % fresh noise).
-    `px_weight = 0` is the classifier alone (cross-entropy, no sampling). State: the
-    `ReplayBuffer`. Metrics add `loss_ce` and `p_label`, the mean p(y | x) of the true labels.
+    1 and noise 0.01, `langevin.spec(20, 1.0, 0.01)`; buffer 10,000, 5 % fresh noise). x_fake_y
+    are chains of the batch's labels, each run under E(., y_i) from class y_i's ring of a
+    class-conditional buffer (`buffers.init_by_class`: `num_classes` rings of
+    buffer_capacity // num_classes, JEM's conditional buffer), pushed back into it.
+    `px_weight = pxy_weight = 0` is the classifier alone (cross-entropy, no sampling).
+    State: `{"px": ReplayBuffer}` and / or `{"pxy": ReplayBuffer}` (class axis first), for the
+    terms that are on. Metrics add `loss_ce` and `p_label` (the mean p(y | x) of the true labels),
+    the p(x) term's CD metrics and the p(x | y) term's with a `pxy_` prefix.
     """
     check(lambda: px_weight >= 0, f"px_weight must be >= 0, got {px_weight}")
+    check(lambda: pxy_weight >= 0, f"pxy_weight must be >= 0, got {pxy_weight}")
+    check(not pxy_weight or (num_classes is not None and int(num_classes) >= 1),
+          f"the p(x | y) term needs num_classes >= 1, got {num_classes}")
     px = replay_cd(sampler, bounds, buffer_capacity, reinit_prob, "cd", alpha, real_noise=real_noise)
+    ring = buffer_capacity // int(num_classes) if pxy_weight else 0
 
     def init(rng_key, batch):
         check(isinstance(batch, Mapping) and "y" in batch, "jem trains on labelled batches {'x': ..., 'y': ...}")
-        return px.init(rng_key, examples(batch))
+        x = examples(batch)
+        state = {}
+        if px_weight:
+            state["px"] = px.init(rng_key, x)[1]
+        if pxy_weight:
+            check(x.shape[0] <= ring, f"batch_size={x.shape[0]} exceeds the per-class buffer "
+                                      f"buffer_capacity // num_classes = {ring}")
+            state["pxy"] = buffers.init_by_class(jax.random.fold_in(rng_key, 1), num_classes, ring, x.shape[1:],
+                                                 x.shape[0], bounds, x.dtype)
+        return {}, state
 
-    def prepare(rng_key, batch_energy_fn, buffer, batch, mesh=None):
-        if not px_weight:
-            return (_noisy(jax.random.split(rng_key, 3)[0], batch["x"], real_noise, bounds), None), buffer, {}
-        return px.prepare(rng_key, batch_energy_fn, buffer, batch["x"], mesh)
+    def prepare(rng_key, batch_energy_fn, state, batch, mesh=None):
+        metrics = {}
+        if px_weight:
+            (real, fake), buffer, metrics = px.prepare(rng_key, batch_energy_fn, state["px"], batch["x"], mesh)
+            state = dict(state, px=buffer)
+        else:
+            real, fake = _noisy(jax.random.split(rng_key, 3)[0], batch["x"], real_noise, bounds), None
+        fake_y = None
+        if pxy_weight:
+            key_buffer, key_mcmc = jax.random.split(jax.random.fold_in(rng_key, 1))
+            starts, is_fresh = buffers.sample_by_class(key_buffer, state["pxy"], batch["y"], reinit_prob, bounds)
+            fake_y, pxy_metrics = _class_negatives(key_mcmc, sampler, batch_energy_fn, starts, batch["y"])
+            fake_y = jnp.clip(fake_y, *bounds)
+            state = dict(state, pxy=buffers.push_by_class(state["pxy"], batch["y"], fake_y))
+            metrics.update({f"pxy_{k}": v for k, v in pxy_metrics.items()},
+                           pxy_fresh_fraction=jnp.mean(is_fresh.astype(jnp.float32)))
+        return (real, fake, fake_y), state, metrics
 
     def loss(rng_key, batch_energy_fn, objective_params, prepared, batch):
-        real, fake = prepared
+        real, fake, fake_y = prepared
         energy_x, energy_xy = batch_energy_fn(real), batch_energy_fn(real, batch["y"])
         loss_ce = jnp.mean(energy_xy - energy_x)
-        metrics = {"loss_ce": loss_ce, "p_label": jnp.mean(jnp.exp(energy_x - energy_xy))}
-        if not px_weight:
-            return loss_ce, dict(metrics, loss=loss_ce, energy_real=jnp.mean(energy_x))
-        loss_px, px_metrics = losses.contrastive_divergence(energy_x, batch_energy_fn(fake), alpha)
-        value = loss_ce + px_weight * loss_px
-        return value, dict(px_metrics, **metrics, loss=value)
+        value = loss_ce
+        metrics = {"loss_ce": loss_ce, "p_label": jnp.mean(jnp.exp(energy_x - energy_xy)),
+                   "energy_real": jnp.mean(energy_x)}
+        if px_weight:
+            loss_px, px_metrics = losses.contrastive_divergence(energy_x, batch_energy_fn(fake), alpha)
+            value = value + px_weight * loss_px
+            metrics.update(px_metrics)
+        if pxy_weight:
+            loss_pxy, pxy_metrics = losses.contrastive_divergence(energy_xy, batch_energy_fn(fake_y, batch["y"]), alpha)
+            value = value + pxy_weight * loss_pxy
+            metrics.update({f"pxy_{k}": v for k, v in pxy_metrics.items()})
+        return value, dict(metrics, loss=value)
 
     return Objective(init, prepare, loss)
+
+
+def _class_negatives(rng_key, sampler: SamplerSpec, batch_energy_fn: Callable, starts: jax.Array, labels: jax.Array):
+    """`sampler.num_steps` steps of chain i under E(., labels[i]) from `starts[i]`: `(positions
+    with gradients stopped, metrics)`. One single-chain run per label, vmapped (under a sharded
+    step the partitioner splits the vmapped chains with the batch)."""
+    energy_fn = per_example(batch_energy_fn)  # (x, y) -> E(x, y)
+
+    def one(key, start, y):
+        final, _, infos = sample(key, sampler, lambda x: energy_fn(x, y), start[None])
+        return final.position[0], infos
+
+    fake, infos = jax.vmap(one)(jax.random.split(rng_key, labels.shape[0]), starts, labels)
+    metrics = {}
+    if hasattr(infos, "acceptance_rate"):
+        metrics["sampler_acceptance"] = jnp.mean(infos.acceptance_rate)
+    return jax.lax.stop_gradient(fake), metrics
 
 
 def persistent_cd(

@@ -42,6 +42,9 @@ def objective_cases():
         # Labelled batches {"x", "y"}: every leaf split over the mesh.
         "jem": (ClassifierEnergy(MLPEnergy((16, 16), outputs=3)), objectives.jem(spec, BOUNDS, 64, real_noise=0.01),
                 [{"x": points[i], "y": labels[i]} for i in range(2)], adam),
+        "jem_pxy": (ClassifierEnergy(MLPEnergy((16, 16), outputs=3)),
+                    objectives.jem(spec, BOUNDS, 48, real_noise=0.01, pxy_weight=1.0, num_classes=3),
+                    [{"x": points[i], "y": labels[i]} for i in range(2)], adam),
     }
 
 

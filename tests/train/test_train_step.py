@@ -139,7 +139,7 @@ def test_every_objective_sharded_matches_single_device():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["num_devices"] == 8
     expected = {"tutorial", "tutorial_grouped", "tutorial_mala", "replay_cd", "persistent_cd", "cd_k", "cd_k_hinge",
-                "dsm", "ssm", "msdsm", "nce", "regularised", "jem"}
+                "dsm", "ssm", "msdsm", "nce", "regularised", "jem", "jem_pxy"}
     assert set(result["objectives"]) == expected
     for name, run in result["objectives"].items():
         assert run["state_replicated"] and run["steps"] == [2, 2], (name, run)
