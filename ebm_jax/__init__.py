@@ -15,7 +15,8 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
     buffers    the replay buffer as a fixed-capacity PyTree
     losses     `(...) -> (loss, metrics)`: CD, hinge, regularisers, score matching, NCE
     train      one state and one step for every objective, `state, metrics = train_step(state,
-               batch)`, on one device or a data mesh; `objectives`; the fit loop `fit`
+               batch)`, on one device or a data mesh; `objectives`; the fit loop `fit` (verified
+               checkpoints, interrupts between steps, divergence rollback: `Rollback`)
     parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`
     presets    the UvA tutorial's sampler, objective and optimizer
     pretrained trained energies shipped with the package: `model, params = pretrained.load(name)`
@@ -59,6 +60,7 @@ from ebm_jax.samplers import (
 from ebm_jax.train import (
     Hook,
     Objective,
+    Rollback,
     TrainState,
     create_train_state,
     fit,
@@ -67,7 +69,7 @@ from ebm_jax.train import (
     shard_state,
     train_shardings,
 )
-from ebm_jax.types import EnergyFn, SamplingAlgorithm
+from ebm_jax.types import EnergyFn, SamplingAlgorithm, check_batch
 
 __version__ = "0.1.0"
 
@@ -84,6 +86,7 @@ __all__ = [
     "Objective",
     "ResNetEnergy",
     "ReplayBuffer",
+    "Rollback",
     "SamplerSpec",
     "SamplingAlgorithm",
     "TrainState",
@@ -92,6 +95,7 @@ __all__ = [
     "annealed",
     "batched",
     "buffers",
+    "check_batch",
     "compose",
     "contrastive_divergence",
     "create_train_state",

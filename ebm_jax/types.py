@@ -5,12 +5,14 @@
   (the BlackJAX shape): `state = init(position)`, `state, info = step(rng_key, state)`.
 * A training batch is the examples `x [B, ...]` themselves, or, with labels, the dict
   `{"x": [B, ...], "y": [B] integers}` (JEM, class-conditional models); `examples(batch)` is its
-  `x` either way.
+  `x` either way. `check_batch(batch, bounds)` checks one on the host before a step (the fit
+  loop does): float, finite, non-empty, within the data's range.
 """
 
-from typing import Any, Callable, Mapping, NamedTuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 
 import jax
+import numpy as np
 
 ArrayTree = Any
 EnergyFn = Callable[[ArrayTree], jax.Array]
@@ -42,3 +44,24 @@ def examples(batch) -> jax.Array:
             raise ValueError(f"a labelled batch is a dict with 'x' (and 'y'), got keys {sorted(batch)}")
         return batch["x"]
     return batch
+
+
+def check_batch(batch, bounds: Optional[Tuple[float, float]] = None) -> None:
+    """ValueError unless `examples(batch)` is a non-empty float array, every leaf has the same
+    leading size, and (for host arrays; device arrays are not fetched) its values are finite and,
+    with `bounds`, within them (images: `data.to_float_images` maps uint8 to [-1, 1])."""
+    x = examples(batch)
+    if not np.issubdtype(np.dtype(x.dtype), np.floating):
+        raise ValueError(f"the batch's examples are {np.dtype(x.dtype)}: a float array is expected "
+                         "(uint8 images: data.to_float_images maps them to [-1, 1])")
+    sizes = {int(np.shape(leaf)[0]) if np.ndim(leaf) else -1 for leaf in jax.tree.leaves(batch)}
+    if len(sizes) != 1 or sizes.pop() < 1:
+        raise ValueError(f"a batch needs at least one example and one leading size for every leaf, got shapes "
+                         f"{[np.shape(leaf) for leaf in jax.tree.leaves(batch)]}")
+    if isinstance(x, jax.Array):
+        return
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"the batch holds {int(np.sum(~np.isfinite(x)))} NaN or infinite values")
+    if bounds is not None and (float(np.min(x)) < bounds[0] or float(np.max(x)) > bounds[1]):
+        raise ValueError(f"the batch's values span [{float(np.min(x)):.4g}, {float(np.max(x)):.4g}], outside the "
+                         f"data range {tuple(bounds)} (images: data.to_float_images maps uint8 to [-1, 1])")

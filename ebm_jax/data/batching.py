@@ -1,6 +1,8 @@
 """Host-side batching: seeded shuffles that depend only on (seed, epoch), so a resumed run
-sees exactly the batches an uninterrupted one would have seen."""
+sees exactly the batches an uninterrupted one would have seen; `fingerprint` names the data a
+run trained on, so a resume on other data is refused."""
 
+import hashlib
 from typing import Iterator, Tuple
 
 import numpy as np
@@ -41,3 +43,15 @@ def padded_batches(array: np.ndarray, batch_size: int) -> Iterator[Tuple[np.ndar
             pad = np.repeat(batch[:1], batch_size - len(batch), axis=0)
             batch = np.concatenate([batch, pad])
         yield batch, valid
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """`"<shape>x... sha256:<16 hex>"`: the shapes and a hash of the bytes of `arrays` (the
+    training images and labels), the same wherever the files are."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.asarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    shapes = " ".join("x".join(map(str, np.shape(a))) for a in arrays)
+    return f"{shapes} sha256:{digest.hexdigest()[:16]}"

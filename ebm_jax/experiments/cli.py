@@ -13,6 +13,8 @@ dataclass field is a section: its fields become `--<section>-<field>` flags, and
 
 import argparse
 import dataclasses
+import math
+import os
 import sys
 import typing
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -103,17 +105,37 @@ def default_workdir(base: str, config, reference, ignore=("data_dir",)) -> str:
     return base + suffix.replace(" ", "")
 
 
-def check_ranges(config, at_least_one=(), positive=(), non_negative=()) -> None:
-    """Raises ValueError naming the first field (dotted for sections: `sampler.num_steps`) that
-    is below 1, not above 0, or below 0; fields that are None are skipped."""
+def check_ranges(config, at_least_one=(), positive=(), non_negative=(), below_one=()) -> None:
+    """Raises ValueError naming the first field (dotted for sections: `sampler.num_steps`) that is
+    a NaN or infinite float (any field), a `seed` outside [0, 2^32), or below 1 / not above 0 /
+    below 0 / outside [0, 1) where listed; fields that are None are skipped."""
+    flat = flatten(config)
+    for name, value in flat.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
+    seed = flat.get("seed")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2^32), got {seed}")
     for names, ok, rule in ((at_least_one, lambda v: v >= 1, ">= 1"), (positive, lambda v: v > 0, "> 0"),
-                            (non_negative, lambda v: v >= 0, ">= 0")):
+                            (non_negative, lambda v: v >= 0, ">= 0"), (below_one, lambda v: 0 <= v < 1, "in [0, 1)")):
         for name in names:
-            value = config
-            for part in name.split("."):
-                value = getattr(value, part)
-            if value is not None and not ok(value):
-                raise ValueError(f"{name} must be {rule}, got {value}")
+            if flat[name] is not None and not ok(flat[name]):
+                raise ValueError(f"{name} must be {rule}, got {flat[name]}")
+
+
+def check_workdir(workdir: str) -> None:
+    """ValueError naming `--workdir` if it is a file or cannot be created or written to (checked
+    with a probe file before anything starts)."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"--workdir {workdir} is a file, not a folder")
+    probe = os.path.join(workdir, ".write_probe")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"--workdir {workdir} cannot be written to: {e.strerror or e}") from None
 
 
 def _dest(prefix, name):
@@ -137,6 +159,13 @@ def _tuple_item_type(hint):
 
 def _show(value):
     return " ".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def interrupted_message(error: KeyboardInterrupt, workdir: str) -> str:
+    """What a command line prints on Ctrl-C or SIGTERM: the step saved (the fit loop puts it in
+    the exception) and how to continue."""
+    what = f" ({error})" if str(error) else ""
+    return f"interrupted{what}: the state is in {workdir}/checkpoints; rerun with --resume to continue"
 
 
 def run_experiment(argv: Optional[Sequence[str]], prog: str, description: str, default: Any, workdir_base: Callable,
@@ -163,15 +192,19 @@ def run_experiment(argv: Optional[Sequence[str]], prog: str, description: str, d
         print(f"error: {e}", file=sys.stderr)
         return 2
     workdir = args.workdir or default_workdir(workdir_base(config), config, default, ignore=workdir_ignore)
+    try:
+        check_workdir(workdir)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     train_and_evaluate = load_train_and_evaluate()
     try:
         report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted: the latest state is saved in {workdir}/checkpoints; rerun with --resume to continue",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(interrupted_message(e, workdir), file=sys.stderr)
         return 130
     print(summary(report, workdir))
     return 0

@@ -45,6 +45,7 @@ def make_train_step(
     *,
     mesh: Optional[Mesh] = None,
     update_model_state: Optional[Callable] = None,
+    learning_rate_scale: float = 1.0,
 ) -> Callable[[TrainState, jax.Array], Tuple[TrainState, Dict[str, jax.Array]]]:
     """Builds the train step.
 
@@ -57,6 +58,8 @@ def make_train_step(
         `shard_state`.
       update_model_state: optional `(variables, batch) -> model_state`, run once per step (e.g.
         `energies.spectral_update(model)`).
+      learning_rate_scale: multiplies the optimizer's updates, so the learning rate of SGD or
+        Adam (what `fit`'s `Rollback` lowers; the optimizer state keeps its structure).
 
     Returns:
       `train_step(state, batch) -> (state, metrics)`, jitted once with the state donated;
@@ -80,6 +83,8 @@ def make_train_step(
 
         (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        if learning_rate_scale != 1.0:
+            updates = jax.tree.map(lambda u: learning_rate_scale * u, updates)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(metrics, **prepare_metrics, grad_norm=optax.tree.norm(grads))
         new_state = TrainState(state.step + 1, params, model_state, opt_state, objective_state, state.rng_key)

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import re
 
 import jax
 import numpy as np
@@ -46,7 +47,7 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
     for name in OUTPUTS:
         assert os.path.getsize(os.path.join(workdir, name)) > 0, name
     assert os.listdir(os.path.join(workdir, "tensorboard"))
-    assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["18"]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "latest")), key=int) == ["9", "18"]  # newest two
     assert os.listdir(os.path.join(workdir, "checkpoints", "best"))
     with open(os.path.join(workdir, "metrics.json")) as f:
         saved = json.load(f)
@@ -85,6 +86,19 @@ def test_smoke_run_writes_every_output(tmp_path, mnist_tiny_dir):
                                                     "energy_flipped", "energy_shrunk"}
 
 
+def other_digits(data_dir, tmp_path):
+    """A copy of the fixture folder whose training images are mirrored: same sizes, other data."""
+    from ebm_jax.data.idx import read_idx, write_idx
+    from ebm_jax.data.mnist import FILES
+
+    folder = tmp_path / "mirrored"
+    folder.mkdir()
+    for key, name in FILES.items():
+        array = read_idx(os.path.join(data_dir, name))
+        write_idx(folder / name, array[:, :, ::-1].copy() if key == "train_images" else array)
+    return str(folder)
+
+
 def test_resume_is_bit_identical(tmp_path, mnist_tiny_dir):
     """12 steps in one go vs 5 steps, then --resume up to 12 (across the epoch boundary at 9)."""
     config = tiny_config(mnist_tiny_dir, max_steps=12)
@@ -100,8 +114,10 @@ def test_resume_is_bit_identical(tmp_path, mnist_tiny_dir):
         (b.params, b.opt_state, b.objective_state))
     for x, y in zip(leaves_a, leaves_b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
-    with pytest.raises(ValueError, match="different settings"):
-        train_and_evaluate(dataclasses.replace(config, sampler=SamplerConfig(num_steps=3, step_size=5.0)),
+    with pytest.raises(ValueError, match=r"different settings than the saved run: \['alpha'\]"):
+        train_and_evaluate(dataclasses.replace(config, alpha=0.5), str(tmp_path / "split"), resume=True, progress=False)
+    with pytest.raises(ValueError, match="other training data"):   # the same settings on other digits
+        train_and_evaluate(dataclasses.replace(config, data_dir=other_digits(mnist_tiny_dir, tmp_path)),
                            str(tmp_path / "split"), resume=True, progress=False)
 
 
@@ -111,9 +127,26 @@ def test_cli_errors_are_clear(tmp_path, mnist_tiny_dir, capsys):
         (["--data-dir", mnist_tiny_dir, "--batch-size", "1000"], "larger than the data"),
         (["--data-dir", mnist_tiny_dir, "--sampler-step-size", "-10"], "step_size must be > 0"),
         (["--data-dir", mnist_tiny_dir, "--epochs", "0"], "epochs must be >= 1"),
+        # settings checked before JAX starts, each naming its flag
+        (["--learning-rate", "inf"], "learning_rate must be a finite number"),
+        (["--sampler-step-size", "nan"], "sampler.step_size must be a finite number"),
+        (["--b1", "1.0"], "b1 must be in [0, 1)"),
+        (["--b2", "-0.1"], "b2 must be in [0, 1)"),
+        (["--lr-decay-per-epoch", "-0.5"], "lr_decay_per_epoch must be > 0"),
+        (["--clip-norm", "0"], "clip_norm must be > 0"),
+        (["--max-eval-images", "0"], "max_eval_images must be >= 1"),
+        (["--seed", "-1"], "seed must be in [0, 2^32)"),
+        (["--seed", str(2**32)], "seed must be in [0, 2^32)"),
+        (["--checkpoint-every", "0"], "checkpoint_every must be >= 1"),
+        (["--rollback-factor", "1.5"], "rollback_factor must be in (0, 1)"),
     ]
     for args, message in cases:
         assert main(args + ["--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
+        assert message in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for workdir, message in ((blocker, "is a file"), (blocker / "below", "cannot be written to")):
+        assert main(["--data-dir", mnist_tiny_dir, "--workdir", str(workdir), "--no-progress"]) == 2
         assert message in capsys.readouterr().err
 
 
@@ -147,7 +180,7 @@ def test_crash_keeps_progress_and_partial_writes_are_ignored(tmp_path, mnist_tin
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_and_evaluate(config, workdir, progress=False)
     assert calls["n"] == 2
-    assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["12"]  # saved on the way out
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "latest")), key=int) == ["9", "12"]  # 12: on the way out
     monkeypatch.setattr(run._Evaluator, "end_of_epoch", original)
 
     partial = os.path.join(workdir, "checkpoints", "latest", "13.orbax-checkpoint-tmp-1234567")
@@ -161,8 +194,9 @@ def test_crash_keeps_progress_and_partial_writes_are_ignored(tmp_path, mnist_tin
 
 
 def test_divergence_is_reported_and_not_checkpointed(tmp_path, mnist_tiny_dir, monkeypatch, capsys):
-    """A non-finite loss stops the run with a clear error, and the diverged state is not saved:
-    the latest checkpoint stays the one from the end of epoch 0 (step 9)."""
+    """A non-finite loss after step 10 whatever the learning rate: three rollbacks to the end of
+    epoch 0 (step 9), each with the learning rate halved, then a clear error; the diverged state
+    is never saved."""
     from ebm_jax.experiments.mnist import run
 
     real_make = run.make_train_step
@@ -179,9 +213,10 @@ def test_divergence_is_reported_and_not_checkpointed(tmp_path, mnist_tiny_dir, m
 
     monkeypatch.setattr(run, "make_train_step", make_diverging_step)
     workdir = str(tmp_path / "run")
-    with pytest.raises(FloatingPointError, match="at step 12"):
+    with pytest.raises(FloatingPointError, match=r"at step 12 after 3 rollbacks \(learning rate x 0.125\)"):
         train_and_evaluate(tiny_config(mnist_tiny_dir, max_steps=14), workdir, progress=False)
     assert os.listdir(os.path.join(workdir, "checkpoints", "latest")) == ["9"]
+    assert capsys.readouterr().out.count("rolled back to step 9") == 3
 
 
 def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
@@ -205,11 +240,14 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     assert "--resume" in err
+    # the step the signal landed in is saved, whether or not it ends an epoch
+    interrupted = int(re.search(r"at step (\d+)", err).group(1))
     saved = [int(s) for s in os.listdir(workdir / "checkpoints" / "latest") if s.isdigit()]
-    assert len(saved) == 1 and saved[0] >= 4
-    resumed = subprocess.run(args + ["--max-steps", str(saved[0] + 2), "--resume"], capture_output=True, text=True, timeout=300)
+    assert max(saved) == interrupted >= 4
+    resumed = subprocess.run(args + ["--max-steps", str(interrupted + 2), "--resume"], capture_output=True, text=True,
+                             timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert json.load(open(workdir / "metrics.json"))["train_steps"] == saved[0] + 2
+    assert json.load(open(workdir / "metrics.json"))["train_steps"] == interrupted + 2
 
 
 @pytest.mark.parametrize("sampler", ["mala", "hmc"])

@@ -40,9 +40,15 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
             assert "steered_generation" not in r
             continue
         steered = r["steered_generation"]
-        assert set(steered) == {"or_3_8", "not_1", "and_5_unconditional", "unconditional", "inpainting", "denoising"}
+        unconditional = steered["unconditional"]["class_shares"]
+        excluded = max(range(10), key=lambda c: unconditional[str(c)])   # the class the model makes most of
+        assert set(steered) == {"or_3_8", f"not_{excluded}", "and_5_unconditional", "unconditional", "inpainting",
+                                "denoising"}
         assert steered["or_3_8"]["samples"] == 10 and 0 <= steered["or_3_8"]["share_in_the_two_classes"] <= 1
-        assert abs(sum(steered["not_1"]["class_shares"].values()) - 1.0) < 1e-9
+        not_row = steered[f"not_{excluded}"]
+        assert abs(sum(not_row["class_shares"].values()) - 1.0) < 1e-9 and not_row["excluded_class"] == excluded
+        assert not_row["share_of_that_class_unconditional"] == unconditional[str(excluded)]
+        assert abs(sum(not_row["model_class_shares"].values()) - 1.0) < 1e-9
         for half in ("upper_half_observed", "left_half_observed"):
             row = steered["inpainting"][half]
             assert row["mse_hidden_half"] >= 0 and row["mse_hidden_half_mean_image_fill"] > 0
@@ -64,8 +70,21 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
     assert np.mean(probs.argmax(-1) == test.labels[:60]) == report["models"]["jem"]["test_accuracy"]
 
 
+def test_the_pxy_term_trains_with_class_buffers(tmp_path, mnist_tiny_dir):
+    """--pxy-weight adds class-conditional chains: their metrics are logged, the run finishes."""
+    workdir = str(tmp_path / "run")
+    args = ["--data-dir", mnist_tiny_dir, "--workdir", workdir, "--no-baseline", "--pxy-weight", "1",
+            "--buffer-capacity", "320"] + [a for a in TINY if a not in ("--buffer-capacity", "256")]
+    assert main(args) == 0
+    with open(os.path.join(workdir, "jem", "metrics.jsonl")) as f:
+        keys = set().union(*(json.loads(line) for line in f))
+    assert {"train/pxy_energy_fake", "train/pxy_fresh_fraction", "train/energy_fake"} <= keys
+
+
 def test_bad_settings_are_clear_errors(capsys):
     assert main(["--px-weight", "-1"]) == 2
     assert "px_weight must be >= 0" in capsys.readouterr().err
     assert main(["--batch-size", "64", "--buffer-capacity", "32"]) == 2
     assert "exceeds buffer_capacity" in capsys.readouterr().err
+    assert main(["--batch-size", "64", "--buffer-capacity", "320", "--pxy-weight", "1"]) == 2
+    assert "each class's buffer holds buffer_capacity / 10 = 32" in capsys.readouterr().err

@@ -37,6 +37,8 @@ class Config:
     warmup_steps: int = setting(100, "linear learning-rate warm-up from 0 (JEM's stabiliser)")
     clip_norm: float = setting(1.0, "global gradient-norm clip")
     px_weight: float = setting(1.0, "weight of the log p(x) term (CD on E(x)); 0: cross-entropy only")
+    pxy_weight: float = setting(0.0, "weight of the log p(x | y) term (CD on E(x, y), SGLD chains of the batch's "
+                                     "labels from per-class buffers of buffer_capacity / 10); 0: off (JEM's default)")
     alpha: float = setting(0.1, "L2 penalty on the energies of data and samples (a stabiliser; JEM: 0)")
     real_noise: float = setting(0.03, "std of the Gaussian noise added to training images (JEM's)")
     sgld_steps: int = setting(20, "SGLD steps per train step")
@@ -53,24 +55,37 @@ class Config:
     eval_batch_size: int = setting(500, "batch size of the evaluation passes")
     max_eval_images: Optional[int] = setting(None, "cap on the test images evaluated (None: all)")
     log_every: int = setting(20, "train metrics logged every this many steps")
+    checkpoint_every: Optional[int] = setting(None, "save the latest state every this many steps; None: at each "
+                                                    "epoch's end")
+    max_rollbacks: int = setting(3, "on divergence, roll back to the newest checkpoint with a lower learning rate "
+                                    "at most this many times (0: stop at the first)")
+    rollback_factor: float = setting(0.5, "learning-rate factor of each rollback")
     seed: int = setting(0, "seed of the initialisation, batches and sampler")
 
     def validate(self) -> None:
         check_ranges(self, at_least_one=("features", "epochs", "max_steps", "batch_size", "sgld_steps",
                                          "buffer_capacity", "sample_steps", "samples_per_class", "eval_batch_size",
                                          "steer_images", "denoise_steps",
-                                         "max_eval_images", "log_every"),
+                                         "max_eval_images", "log_every", "checkpoint_every"),
                      positive=("learning_rate", "clip_norm", "sgld_step_size", "denoise_step_size"),
-                     non_negative=("warmup_steps", "px_weight", "alpha", "real_noise", "sgld_noise"))
+                     non_negative=("warmup_steps", "px_weight", "pxy_weight", "alpha", "real_noise", "sgld_noise",
+                                   "max_rollbacks"))
+        if not 0 < self.rollback_factor < 1:
+            raise ValueError(f"rollback_factor must be in (0, 1), got {self.rollback_factor}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if not 0 <= self.reinit_prob <= 1:
             raise ValueError(f"reinit_prob must be in [0, 1], got {self.reinit_prob}")
         if self.batch_size > self.buffer_capacity:
             raise ValueError(f"batch_size={self.batch_size} exceeds buffer_capacity={self.buffer_capacity}")
+        if self.pxy_weight and self.batch_size > self.buffer_capacity // 10:
+            raise ValueError(f"with --pxy-weight each class's buffer holds buffer_capacity / 10 = "
+                             f"{self.buffer_capacity // 10}, less than batch_size={self.batch_size}")
 
 
-# Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
+# Fields a resumed run may change: how long it runs, what it looks at and how it saves, not what
+# it trains; and the learning rate and SGLD step, the remedies a divergence message suggests.
 RESUME_MAY_CHANGE = ("data_dir", "ood_data_dir", "epochs", "max_steps", "baseline", "sample_steps",
                      "samples_per_class", "steer_images", "denoise_steps", "denoise_step_size", "eval_batch_size",
-                     "max_eval_images", "log_every")
+                     "max_eval_images", "log_every", "checkpoint_every", "max_rollbacks", "rollback_factor",
+                     "learning_rate", "sgld_step_size")

@@ -2,7 +2,8 @@
 cross-entropy alone, on MNIST or Fashion-MNIST.
 
     build_model(config)                 ClassifierEnergy(the backbone with 10 outputs)
-    build_objective(config, px_weight)  objectives.jem: cross-entropy + px_weight * replay CD
+    build_objective(config, name)       objectives.jem: cross-entropy + px_weight * replay CD
+                                        (+ pxy_weight * class-conditional CD); the baseline: CE
     train(config, name, ...)            the library's fit loop (progress, metrics.jsonl,
                                         TensorBoard, checkpoints every epoch, --resume), test
                                         accuracy after every epoch (best = highest)
@@ -38,7 +39,7 @@ from ebm_jax.experiments.cli import apply_flat, flatten
 from ebm_jax.experiments.datasets import other_dataset
 from ebm_jax.experiments.jem.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import langevin, sample, uniform_starts
-from ebm_jax.train import Hook, create_train_state, fit, make_train_step, objectives
+from ebm_jax.train import Hook, Rollback, create_train_state, fit, make_train_step, objectives
 from ebm_jax.train.checkpoint import restore_state
 from ebm_jax.train.logging import MetricWriter
 from ebm_jax.train.loop import write_json
@@ -63,9 +64,12 @@ def build_sampler(config: Config, num_steps: int):
     return langevin.spec(num_steps, config.sgld_step_size, config.sgld_noise, bounds=BOUNDS)
 
 
-def build_objective(config: Config, px_weight: float) -> objectives.Objective:
+def build_objective(config: Config, name: str) -> objectives.Objective:
+    """JEM's objective for "jem"; cross-entropy alone (no p(x) or p(x | y) term) for "cross_entropy"."""
+    jem = name == "jem"
     return objectives.jem(build_sampler(config, config.sgld_steps), BOUNDS, config.buffer_capacity,
-                          config.reinit_prob, px_weight, config.alpha, config.real_noise)
+                          config.reinit_prob, config.px_weight if jem else 0.0, config.alpha, config.real_noise,
+                          config.pxy_weight if jem else 0.0, NUM_CLASSES)
 
 
 def build_optimizer(config: Config) -> optax.GradientTransformation:
@@ -92,16 +96,15 @@ def predict(probs, variables, images: np.ndarray, batch_size: int = 500) -> np.n
 
 def train(config: Config, name: str, train_x, train_y, test_x, test_y, workdir: str, resume: bool = False,
           progress: bool = True):
-    """Trains `name` ("jem", or "cross_entropy": px_weight 0) on the fit loop; `(model,
+    """Trains `name` ("jem", or "cross_entropy": no generative term) on the fit loop; `(model,
     variables, summary)` of the final state."""
-    px_weight = config.px_weight if name == "jem" else 0.0
-    model, objective, optimizer = build_model(config), build_objective(config, px_weight), build_optimizer(config)
+    model, objective, optimizer = build_model(config), build_objective(config, name), build_optimizer(config)
     steps_per_epoch = data_lib.steps_per_epoch(len(train_x), config.batch_size)
     total = config.epochs * steps_per_epoch if config.max_steps is None else min(config.epochs * steps_per_epoch,
                                                                                    config.max_steps)
     first = {"x": train_x[: config.batch_size], "y": train_y[: config.batch_size]}
     state = create_train_state(jax.random.key(config.seed), model, objective, optimizer, first)
-    train_step = make_train_step(model.apply, objective, optimizer)
+    make_step = lambda scale=1.0: make_train_step(model.apply, objective, optimizer, learning_rate_scale=scale)
     probs = probs_fn(model)  # compiled once for every epoch's accuracy
 
     def batch_fn(t):
@@ -113,10 +116,14 @@ def train(config: Config, name: str, train_x, train_y, test_x, test_y, workdir: 
         predicted = predict(probs, variables_of(state), test_x, config.eval_batch_size)
         return {"accuracy": float(np.mean(predicted.argmax(-1) == test_y))}
 
-    state, summary = fit(train_step, state, batch_fn, total, workdir,
+    state, summary = fit(make_step(), state, batch_fn, total, workdir,
                          hooks=[Hook(accuracy_hook, steps_per_epoch)], log_every=config.log_every,
-                         checkpoint_every=steps_per_epoch, best_metric="accuracy", resume=resume,
-                         config=dict(flatten(config), model=name), resume_may_change=RESUME_MAY_CHANGE,
+                         checkpoint_every=config.checkpoint_every or steps_per_epoch,
+                         rollback=Rollback(make_step, config.rollback_factor, config.max_rollbacks),
+                         batch_bounds=BOUNDS,
+                         best_metric="accuracy", resume=resume,
+                         config=dict(flatten(config), model=name, data=data_lib.fingerprint(train_x, train_y)),
+                         resume_may_change=RESUME_MAY_CHANGE,
                          progress=progress)
     return model, variables_of(state), summary
 
@@ -140,44 +147,59 @@ def class_conditional_samples(rng_key, model, variables, config: Config) -> np.n
     return np.asarray(run(jax.random.split(key_run, NUM_CLASSES), starts))
 
 
-# The compositions shown: either of two classes, anything but one, one class AND the unconditional model.
-OR_CLASSES, NOT_CLASS, AND_CLASS = (3, 8), 1, 5
+# The compositions shown: either of two classes, one class AND the unconditional model; NOT
+# excludes the class the unconditional samples hold most of (so there is something to remove).
+OR_CLASSES, AND_CLASS = (3, 8), 5
 
 
 def steered_generation(rng_key, model, variables, config: Config, test_x, test_y, train_x, workdir: str) -> Dict:
     """Compositions, inpainting and denoising with the model's energies (`ebm_jax.generation`),
     each with a number that says whether it worked (the fixed classifier of `eval.classifier`
-    judges classes); figures `compositions.png`, `inpainting.png`, `denoising.png` in `workdir`."""
+    judges classes; the model's own argmax p(y | x) is reported beside it); figures `compositions.png`, `inpainting.png`, `denoising.png` in `workdir`.
+    NOT y is `compose.difference(E, E(., y))`, the density p(x, label != y) of the joint model."""
     energy_fn = per_example(model.apply, variables)           # (x) -> E(x); (x, y) -> E(x, y)
     of_class = lambda y: compose.condition(energy_fn, y)
     spec = build_sampler(config, config.sample_steps)
     n = config.steer_images
     predict_fixed = lambda images: classifier.features(np.asarray(images), config.dataset)[1].argmax(-1)
     keys = jax.random.split(rng_key, 6)  # 0-2: the compositions, 3: inpainting, 4: denoising, 5: unconditional
-    report, panels = {}, {}
+    generate = lambda key, composed: np.asarray(jax.jit(lambda k: generation.from_noise(k, spec, composed, n, SHAPE))(key))
+
+    probs = probs_fn(model)
+
+    def shares_of(classes):
+        return {str(c): float(np.mean(classes == c)) for c in range(NUM_CLASSES)}
+
+    def class_shares(samples):
+        """The fixed classifier's class shares, and the model's own (argmax p(y | x))."""
+        own = predict(probs, variables, samples, config.eval_batch_size).argmax(-1)
+        return shares_of(predict_fixed(samples)), {"model_class_shares": shares_of(own)}
+
+    # The unconditional model first: the class shares the compositions change.
+    unconditional = generate(keys[5], energy_fn)
+    shares, own = class_shares(unconditional)
+    report = {"unconditional": dict(own, class_shares=shares, samples=n)}
+    shares = report["unconditional"]["class_shares"]
+    not_class = max(range(NUM_CLASSES), key=lambda c: shares[str(c)])
     compositions = {
-        f"or_{OR_CLASSES[0]}_{OR_CLASSES[1]}": compose.disjunction(of_class(OR_CLASSES[0]), of_class(OR_CLASSES[1])),
-        f"not_{NOT_CLASS}": compose.negation(energy_fn, of_class(NOT_CLASS), 0.5),
-        f"and_{AND_CLASS}_unconditional": compose.conjunction(of_class(AND_CLASS), energy_fn),
+        f"or_{OR_CLASSES[0]}_{OR_CLASSES[1]}": (keys[0], compose.disjunction(of_class(OR_CLASSES[0]),
+                                                                            of_class(OR_CLASSES[1]))),
+        f"not_{not_class}": (keys[1], compose.difference(energy_fn, of_class(not_class))),
+        f"and_{AND_CLASS}_unconditional": (keys[2], compose.conjunction(of_class(AND_CLASS), energy_fn)),
     }
-    # The unconditional model itself: the class shares the compositions change.
-    compositions["unconditional"] = energy_fn
-    for key, (label, composed) in zip([keys[i] for i in (0, 1, 2, 5)], compositions.items()):
-        samples = np.asarray(jax.jit(lambda k: generation.from_noise(k, spec, composed, n, SHAPE))(key))
-        classes = predict_fixed(samples)
-        shares = {str(c): float(np.mean(classes == c)) for c in range(NUM_CLASSES)}
+    panels = {}
+    for label, (key, composed) in compositions.items():
+        samples = generate(key, composed)
+        shares, own = class_shares(samples)
         if label.startswith("or"):
-            value = {"share_in_the_two_classes": float(np.mean(np.isin(classes, OR_CLASSES)))}
+            value = {"share_in_the_two_classes": sum(shares[str(c)] for c in OR_CLASSES)}
         elif label.startswith("not"):
-            value = {"share_of_the_excluded_class": shares[str(NOT_CLASS)],
-                     "share_of_that_class_in_the_test_split": float(np.mean(test_y == NOT_CLASS))}
-        elif label.startswith("and"):
-            value = {"share_of_the_class": shares[str(AND_CLASS)]}
+            value = {"excluded_class": not_class, "share_of_the_excluded_class": shares[str(not_class)],
+                     "share_of_that_class_unconditional": report["unconditional"]["class_shares"][str(not_class)]}
         else:
-            value = {}
-        report[label] = dict(value, class_shares=shares, samples=n)
+            value = {"share_of_the_class": shares[str(AND_CLASS)]}
+        report[label] = dict(value, **own, class_shares=shares, samples=n)
         panels[label] = samples[:10]
-    panels.pop("unconditional")
     plots.save_image_grid(os.path.join(workdir, "compositions.png"), np.concatenate(list(panels.values())), 10,
                           " / ".join(panels) + " (one row each)")
 
@@ -312,7 +334,7 @@ def restore_model(workdir: str, name: str = "jem", which: str = "latest"):
     with open(os.path.join(workdir, "config.json")) as f:
         config = apply_flat(Config(), json.load(f))
     model = build_model(config)
-    objective = build_objective(config, config.px_weight if name == "jem" else 0.0)
+    objective = build_objective(config, name)
     first = {"x": np.zeros((config.batch_size, *SHAPE), np.float32), "y": np.zeros((config.batch_size,), np.int32)}
     template = create_train_state(jax.random.key(0), model, objective, build_optimizer(config), first)
     return model, variables_of(restore_state(os.path.join(workdir, name, "checkpoints"), which, template))

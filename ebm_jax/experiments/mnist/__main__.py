@@ -31,6 +31,12 @@ def main(argv=None) -> int:
     preset = get_config(args.preset)
     config = cli.apply_flags(preset, args)
     workdir = args.workdir or cli.default_workdir(f"runs/{config.dataset}_{args.preset}", config, preset)
+    try:
+        config.validate()
+        cli.check_workdir(workdir)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     mesh = _device_mesh(args.cpu_devices)
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing
 
@@ -39,9 +45,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted: the latest state is saved in {workdir}/checkpoints; "
-              "rerun with --resume to continue", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(cli.interrupted_message(e, workdir), file=sys.stderr)
         return 130
     means = report["mean_energy"]
     print(f"done: {report['train_steps']} steps; mean energy test {means['test_images']:.3f}, "

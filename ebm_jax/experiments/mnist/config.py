@@ -64,6 +64,11 @@ class Config:
                                                 "for an MNIST model, MNIST for a Fashion one); None: the folder "
                                                 "beside --data-dir named for it, else the usual search")
     log_every: int = setting(10, "train metrics logged every this many steps")
+    checkpoint_every: Optional[int] = setting(None, "save the latest state every this many steps; None: at each "
+                                                    "epoch's end")
+    max_rollbacks: int = setting(3, "on divergence, roll back to the newest checkpoint with a lower learning rate "
+                                    "at most this many times (0: stop at the first)")
+    rollback_factor: float = setting(0.5, "learning-rate factor of each rollback")
     seed: int = setting(42, "seed of the initialisation, batches and sampler")
 
     def validate(self) -> None:
@@ -72,9 +77,13 @@ class Config:
                                          "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
                                          "eval_batch_size", "log_every", "features", "sampler.num_steps",
                                          "sampler.leapfrog_steps", "sampler.warmup_steps", "max_steps",
-                                         "max_eval_images", "sampler.chain_group"),
-                     positive=("learning_rate", "clip_norm", "sampler.grad_clip", "sampler.step_size"),
-                     non_negative=("alpha", "real_noise", "sampler.noise_scale"))
+                                         "max_eval_images", "sampler.chain_group", "checkpoint_every"),
+                     positive=("learning_rate", "clip_norm", "sampler.grad_clip", "sampler.step_size",
+                               "lr_decay_per_epoch"),
+                     non_negative=("alpha", "real_noise", "sampler.noise_scale", "max_rollbacks"),
+                     below_one=("b1", "b2"))
+        if not 0 < self.rollback_factor < 1:
+            raise ValueError(f"rollback_factor must be in (0, 1), got {self.rollback_factor}")
         if self.sampler.target_acceptance is not None and not 0 < self.sampler.target_acceptance < 1:
             raise ValueError(f"sampler.target_acceptance must be in (0, 1), got {self.sampler.target_acceptance}")
         if not 0 <= self.reinit_prob <= 1:
@@ -91,10 +100,12 @@ class Config:
             raise ValueError(f"model must be 'tutorial_cnn' or 'course_cnn', got {self.model!r}")
 
 
-# Fields a resumed run may change: how long it runs and what it looks at, not what it trains.
-RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_benchmark", "ood_data_dir", "quality_samples", "log_every", "generation_steps",
-                     "generation_snapshots", "generation_chains", "num_samples", "num_noise_images",
-                     "eval_batch_size", "sampler.chain_group")
+# Fields a resumed run may change: how long it runs, what it looks at and how it saves, not what
+# it trains; and the learning rate and step size, the remedies a divergence message suggests.
+RESUME_MAY_CHANGE = ("data_dir", "epochs", "max_steps", "max_eval_images", "ood_benchmark", "ood_data_dir",
+                     "quality_samples", "log_every", "generation_steps", "generation_snapshots", "generation_chains",
+                     "num_samples", "num_noise_images", "eval_batch_size", "sampler.chain_group", "checkpoint_every",
+                     "max_rollbacks", "rollback_factor", "learning_rate", "sampler.step_size")
 
 
 def get_config(preset: str = "default") -> Config:

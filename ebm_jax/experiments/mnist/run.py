@@ -35,7 +35,7 @@ from ebm_jax.experiments.datasets import other_dataset
 from ebm_jax.experiments.mnist.config import RESUME_MAY_CHANGE, Config
 from ebm_jax.samplers import adaptation, diagnostics, hmc, mala, sample, uniform_starts
 from ebm_jax.samplers.loop import SamplerSpec
-from ebm_jax.train import Hook, TrainState, create_train_state, fit, make_train_step, shard_state
+from ebm_jax.train import Hook, Rollback, TrainState, create_train_state, fit, make_train_step, shard_state
 from ebm_jax.train.checkpoint import restore_state
 from ebm_jax.train.logging import MetricWriter, read_metrics
 from ebm_jax.train.loop import write_json
@@ -116,7 +116,8 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     state = create_train_state(key_init, model, objective_for(config, presets.tutorial_sampler(1)), optimizer, first)
     sampler = build_sampler(config, key_warmup, per_example(model.apply, variables(state)))
     objective = objective_for(config, sampler)
-    train_step = make_train_step(model.apply, objective, optimizer, mesh=mesh)
+    make_step = lambda scale=1.0: make_train_step(model.apply, objective, optimizer, mesh=mesh,
+                                                  learning_rate_scale=scale)
 
     def batch_fn(t):
         epoch, index = divmod(t, steps_per_epoch)
@@ -127,10 +128,13 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
           f"steps; {1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
     state, summary = fit(
-        train_step, state, batch_fn, total_steps, workdir,
+        make_step(), state, batch_fn, total_steps, workdir,
         hooks=[Hook(lambda state, writer: evaluator.end_of_epoch(state, writer, steps_per_epoch), steps_per_epoch)],
-        log_every=config.log_every, checkpoint_every=steps_per_epoch, best_metric="cd_gap", resume=resume,
-        config=flatten(config), resume_may_change=RESUME_MAY_CHANGE,
+        log_every=config.log_every, checkpoint_every=config.checkpoint_every or steps_per_epoch,
+        rollback=Rollback(make_step, config.rollback_factor, config.max_rollbacks), batch_bounds=(-1.0, 1.0),
+        best_metric="cd_gap", resume=resume,
+        config=dict(flatten(config), data=data_lib.fingerprint(dataset.train.images)),
+        resume_may_change=RESUME_MAY_CHANGE,
         place_state=(lambda s: s) if mesh is None else (lambda s: shard_state(s, mesh)),
         extra_metrics=lambda t: {"learning_rate": float(learning_rate(t))}, progress=progress)
     report = evaluator.final_report(state, train_images, workdir)

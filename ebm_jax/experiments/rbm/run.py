@@ -117,8 +117,10 @@ def train_rbm(config: Config, train: np.ndarray, workdir: str, test: np.ndarray 
 
     state, summary = fit(train_step, state, batch_fn, total_steps, workdir,
                          hooks=[_curves_hook(config, train, train if test is None else test)],
-                         log_every=config.log_every, checkpoint_every=steps_per_epoch, resume=resume,
-                         config=dict(flatten(config), layer_hidden=num_hidden, layer_visible=int(train.shape[1])),
+                         log_every=config.log_every, checkpoint_every=steps_per_epoch, batch_bounds=(0.0, 1.0),
+                         resume=resume,
+                         config=dict(flatten(config), layer_hidden=num_hidden, layer_visible=int(train.shape[1]),
+                                     data=data_lib.fingerprint(train)),
                          resume_may_change=RESUME_MAY_CHANGE, progress=progress)
     return jax.tree.map(np.asarray, state.params["energy"]), summary
 
