@@ -14,8 +14,9 @@ al. 2020), for any energy of ONE example and any `SamplerSpec`.
 
 With a classifier energy (`energies.ClassifierEnergy`, `per_example(model.apply, variables)` =
 `(x, y) -> E(x, y)`, and `(x) -> E(x)`), `compose.condition(energy_fn, y)` is class y,
-`compose.disjunction` of two classes is "either", `compose.negation(E, condition(E, y))` is
-"anything but y", and `compose.conjunction` adds constraints; all of them go through `from_noise`.
+`compose.disjunction` of two classes is "either", `compose.difference(E, condition(E, y))` is
+"anything but y" (the density p(x, label != y)), and `compose.conjunction` adds constraints; all
+of them go through `from_noise`.
 """
 
 from typing import Optional, Sequence, Tuple

@@ -166,3 +166,28 @@ def test_objectives_reject_nonsense():
         MLPEnergy(noise_conditional=True).init(jax.random.key(0), DATA)
     with pytest.raises(ValueError, match="groups"):
         ResNetEnergy(widths=(6,), groups=4).init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+
+
+def test_nan_hyper_parameters_raise_when_built():
+    """A NaN setting fails every range check (NaN compares False), at build time, naming it."""
+    from ebm_jax import presets
+    from ebm_jax.samplers import hmc, langevin, mala
+
+    nan = float("nan")
+    spec = langevin.spec(3, 0.1)
+    cases = {
+        "step_size": [lambda: langevin.spec(3, nan), lambda: mala.spec(3, nan), lambda: hmc.spec(3, nan, 5)],
+        "noise_scale": [lambda: langevin.spec(3, 0.1, noise_scale=nan)],
+        "alpha": [lambda: objectives.replay_cd(spec, (-1, 1), 64, alpha=nan), lambda: presets.tutorial_objective(alpha=nan)],
+        "real_noise": [lambda: objectives.replay_cd(spec, (-1, 1), 64, real_noise=nan)],
+        "reinit_prob": [lambda: objectives.replay_cd(spec, (-1, 1), 64, reinit_prob=nan)],
+        "px_weight": [lambda: objectives.jem(spec, (-1, 1), 64, px_weight=nan)],
+        "pxy_weight": [lambda: objectives.jem(spec, (-1, 1), 64, pxy_weight=nan, num_classes=2)],
+        "sigma": [lambda: objectives.dsm(nan)],
+        "weights": [lambda: objectives.regularised(objectives.dsm(0.1), nan, 0.1)],
+        "bounds": [lambda: objectives.replay_cd(spec, (nan, 1.0), 64)],
+    }
+    for name, builders in cases.items():
+        for build in builders:
+            with pytest.raises(ValueError, match=name):
+                build()
