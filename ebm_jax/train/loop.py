@@ -10,9 +10,11 @@ it, on the host and never inside the jitted step:
   logging      every `log_every` steps the step's metrics go to `workdir/metrics.jsonl` and
                TensorBoard (`train/...`), with `extra_metrics(t)` (e.g. the learning rate) and,
                after a rollback, `learning_rate_scale`
-  divergence   at a logged step: a non-finite metric, or an energy (`energy_real`,
-               `energy_fake`) above `runaway` times the median of its recent magnitudes (at
-               least 1); and at a save: a non-finite leaf anywhere in the state. Without
+  divergence   at a logged step: a non-finite metric; an energy (`energy_real`, `energy_fake`)
+               above `runaway` times the median of its recent magnitudes, floored at 1 (so
+               above `runaway` itself before there is a history); the two equal to the last
+               bit at two logged steps in a row (a network collapsed to a constant); and at a
+               save: a non-finite leaf anywhere in the state. Without
                `rollback` the run stops with `FloatingPointError`; with `Rollback(make_step)` it
                goes back to the newest intact checkpoint (the initial state if there is none),
                multiplies the learning rate by `factor` (`make_step(scale)` builds the step),
@@ -60,7 +62,6 @@ from ebm_jax.types import check_batch
 
 ENERGY_METRICS = ("energy_real", "energy_fake")
 _HISTORY = 20        # logged steps of energy history the runaway test compares against
-_MIN_HISTORY = 5     # logged steps needed before it applies
 
 
 class Hook(NamedTuple):
@@ -128,7 +129,8 @@ def fit(
       extra_metrics: `t -> {name: value}` logged with the train metrics (e.g. the learning rate).
       rollback: roll back and continue on divergence (`Rollback`); None: stop with
         `FloatingPointError`.
-      runaway: an energy metric this many times its recent median magnitude is a divergence.
+      runaway: an energy metric this many times its recent median magnitude (at least 1) is a
+        divergence.
       batch_bounds: the data's range; every batch is checked on the host before its step
         (`types.check_batch`: float, finite, non-empty, within these bounds when given).
       progress: show a progress bar.
@@ -251,21 +253,25 @@ class _Run:
     def __init__(self, checkpoints: Checkpointer, writer: MetricWriter, best_metric, best, scale):
         self.checkpoints, self.writer, self.best_metric = checkpoints, writer, best_metric
         self.best, self.best_step, self.scale = best, None, scale
-        self.rollbacks, self.interrupted = 0, False
+        self.rollbacks, self.interrupted, self.constant_before = 0, False, False
         self.history: Dict[str, List[float]] = {}
 
     def divergence(self, values: Dict[str, float], runaway: float) -> Optional[str]:
         """A reason string if the logged metrics say training diverged, else None (and the
-        energies join the history)."""
+        energies join the history, which a rollback keeps)."""
         bad = sorted(k for k, v in values.items() if not np.isfinite(v))
         if bad:
             return f"{', '.join(f'{k} = {values[k]}' for k in bad)}"
         for key in ENERGY_METRICS:
-            past = self.history.get(key, [])
-            if key in values and len(past) >= _MIN_HISTORY:
-                limit = runaway * max(1.0, float(np.median(np.abs(past))))
+            if key in values:
+                limit = runaway * max(1.0, float(np.median(np.abs(self.history.get(key, [1.0])))))
                 if abs(values[key]) > limit:
                     return f"{key} = {values[key]:.4g}, beyond {runaway:g} x its recent magnitude ({limit:.4g})"
+        constant = all(k in values for k in ENERGY_METRICS) and values["energy_real"] == values["energy_fake"]
+        if constant and self.constant_before:
+            return ("the energy of data equals that of samples to the last bit at two logged steps in a row: the "
+                    "network's output no longer depends on its input (collapsed to a constant)")
+        self.constant_before = constant
         for key in ENERGY_METRICS:
             if key in values:
                 self.history[key] = (self.history.get(key, []) + [values[key]])[-_HISTORY:]
@@ -273,7 +279,8 @@ class _Run:
 
     def hooks_and_saves(self, hooks, state, save: bool) -> Optional[str]:
         """Runs the due hooks; saves `latest` (when `save` or the best metric improved), then
-        `best`. A reason string if the state holds NaN or inf (nothing is saved), else None."""
+        `best`, unless the last logged energies were equal (a collapse suspected). A reason string
+        if the state holds NaN or inf (nothing is saved), else None."""
         step = int(state.step)
         improved = False
         for hook in hooks:
@@ -282,6 +289,8 @@ class _Run:
                 self.writer.scalars(step, values, hook.prefix)
             if self.best_metric in values and (self.best is None or values[self.best_metric] > self.best):
                 self.best, self.best_step, improved = values[self.best_metric], step, True
+        if self.constant_before:  # a collapse suspected at the last log: no checkpoint to roll back to
+            return None
         try:
             if save or improved:
                 self.save_latest(state)
@@ -305,7 +314,7 @@ class _Run:
         self.best_step = meta.get("best_step")
         self.rollbacks += 1
         self.scale *= factor
-        self.history = {}
+        self.constant_before = False
         back_to = int(state.step)
         self.writer.truncate(back_to)
         self.writer.scalars(back_to, {"rollback": self.rollbacks, "diverged_at_step": step,

@@ -41,8 +41,9 @@ def make_step(scale=1.0):
 
 def run(workdir, num_steps, resume=False, **kwargs):
     kwargs.setdefault("checkpoint_every", 5)
+    kwargs.setdefault("log_every", 1)
     return fit(kwargs.pop("train_step", None) or make_step(), fresh_state(), kwargs.pop("batch_fn", batch), num_steps,
-               str(workdir), resume=resume, log_every=1, progress=False, tensorboard=False, **kwargs)
+               str(workdir), resume=resume, progress=False, tensorboard=False, **kwargs)
 
 
 def leaves(state):
@@ -217,6 +218,37 @@ def test_runaway_energies_count_as_divergence(tmp_path):
 
     with pytest.raises(FloatingPointError, match=r"at step 12.*energy_real = "):
         run(tmp_path / "run", 20, train_step=exploding)
+
+
+def test_a_collapse_to_a_constant_is_divergence_and_never_saved(tmp_path, capsys):
+    """From step 10 on, data and samples get the same energy to the last bit (what a network
+    whose output no longer depends on its input reports). Logged every 5 steps: the first sign
+    at step 10 holds back that step's checkpoint, the second at 15 rolls back to step 5."""
+    def make(scale=1.0):
+        step = make_step(scale)
+        if scale != 1.0:
+            return step
+
+        def collapsing(state, b):
+            state, metrics = step(state, b)
+            fake = jnp.where(state.step >= 10, metrics["energy_real"], metrics["energy_fake"])
+            return state, dict(metrics, energy_fake=fake)
+
+        return collapsing
+
+    _, summary = run(tmp_path / "run", 20, train_step=make(), rollback=Rollback(make), log_every=5)
+    out = capsys.readouterr().out
+    assert "diverged at step 15" in out and "collapsed to a constant" in out and "rolled back to step 5" in out
+    assert summary["rollbacks"] == 1
+
+
+def test_a_first_logged_energy_beyond_runaway_is_divergence(tmp_path):
+    """Before any history the limit is `runaway` itself."""
+    step = make_step()
+    huge = lambda state, b: (lambda out: (out[0], dict(out[1], energy_fake=out[1]["energy_fake"] - 1e5)))(step(state, b))
+    with pytest.raises(FloatingPointError, match=r"at step 1: energy_fake = .*beyond 1000 x"):
+        run(tmp_path / "run", 5, train_step=huge)
+    run(tmp_path / "ok", 5, train_step=huge, runaway=1e6)
 
 
 def test_a_torn_metrics_line_and_rows_after_the_checkpoint_do_not_block_resume(tmp_path, straight, capsys):
