@@ -23,6 +23,7 @@ import glob
 import hashlib
 import os
 import shutil
+import sys
 from typing import Dict, List, Optional, Tuple
 
 import jax
@@ -99,6 +100,7 @@ class Checkpointer:
                                         f"ebm_jax?): {e}") from None
             except Exception as e:  # orbax / tensorstore errors on missing or truncated files, checksums
                 reason = _short(e)
+                _quiet_closed_loops()
                 where = os.path.join(self.directory, which, str(step))
                 print(f"checkpoint {where} is damaged ({reason}); moved to {self._quarantine(which, step)}")
                 damaged.append(where)
@@ -195,6 +197,23 @@ def restore_state(directory: str, which: str, template):
     if restored is None:
         raise FileNotFoundError(f"no {which!r} checkpoint in {directory}")
     return restored[0]
+
+
+def _quiet_closed_loops() -> None:
+    """A failed orbax read leaves callbacks that later find their asyncio loop closed and print a
+    traceback each ("Event loop is closed"), dozens at exit. After the first damaged checkpoint,
+    those errors (and only those) are dropped for the rest of the process."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_drops_closed_loops", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if not (isinstance(error, RuntimeError) and "Event loop is closed" in str(error)):
+            previous(unraisable)
+
+    hook._drops_closed_loops = True
+    sys.unraisablehook = hook
 
 
 def _short(error: Exception, limit: int = 300) -> str:
