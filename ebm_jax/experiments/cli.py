@@ -161,6 +161,25 @@ def _show(value):
     return " ".join(map(str, value)) if isinstance(value, tuple) else value
 
 
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """`--compilation-cache DIR` and `--deterministic` (`ebm_jax.runtime`)."""
+    parser.add_argument("--compilation-cache", default=None, metavar="DIR",
+                        help="JAX's persistent compilation cache: a rerun loads its compiled steps (default: "
+                             "$EBM_JAX_COMPILATION_CACHE, else ~/.cache/ebm_jax/xla; 'none': off)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic GPU kernels: the same bits on every run and exact resume on a GPU, "
+                             "slower there; no change on a CPU (default: off)")
+
+
+def apply_runtime_flags(args: argparse.Namespace) -> None:
+    """Applies `add_runtime_flags`' flags; call it before JAX starts its backends."""
+    from ebm_jax import runtime  # imports JAX (without starting it)
+
+    if args.deterministic:
+        runtime.deterministic_ops()
+    runtime.compilation_cache(args.compilation_cache)
+
+
 def interrupted_message(error: KeyboardInterrupt, workdir: str) -> str:
     """What a command line prints on Ctrl-C or SIGTERM: the step saved (the fit loop puts it in
     the exception) and how to continue."""
@@ -183,6 +202,7 @@ def run_experiment(argv: Optional[Sequence[str]], prog: str, description: str, d
                    help="output folder (default: under runs/, named by the settings that differ from the defaults)")
     p.add_argument("--resume", action="store_true", help="continue from the workdir's latest checkpoint (default: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a progress bar)")
+    add_runtime_flags(p)
     add_flags(p.add_argument_group("settings", "the config's fields"), default)
     args = p.parse_args(argv)
     config = apply_flags(default, args)
@@ -197,6 +217,7 @@ def run_experiment(argv: Optional[Sequence[str]], prog: str, description: str, d
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    apply_runtime_flags(args)
     train_and_evaluate = load_train_and_evaluate()
     try:
         report = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)

@@ -180,9 +180,16 @@ def _sum_to_type_of(cotangent, primal):
     """Under `shard_map`, the cotangent of a value that is the same on every device (a kernel)
     is the sum of the per-device cotangents: autodiff inserts that `psum` for its own rules, a
     `custom_vjp` must do it itself. Outside `shard_map` both sets of axes are empty."""
-    varying = lambda x: jax.typeof(x).manual_axis_type.varying
-    extra = tuple(sorted(varying(cotangent) - varying(primal)))
+    extra = tuple(sorted(_varying(cotangent) - _varying(primal)))
     return lax.psum(cotangent, extra) if extra else cotangent
+
+
+def _varying(x) -> frozenset:
+    """The `shard_map` mesh axes along which `x` differs between devices: JAX 0.10 to 0.12 keep
+    them in `typeof(x).manual_axis_type.varying`; older releases had `typeof(x).vma`."""
+    aval = jax.typeof(x)
+    manual = getattr(aval, "manual_axis_type", None)
+    return frozenset(manual.varying if manual is not None else getattr(aval, "vma", ()))
 
 
 def _toeplitz(kernel, stride, jb, wb):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ebm_jax import presets
+from ebm_jax.runtime import bit_exact
 from ebm_jax.energies import TutorialCNN
 from ebm_jax.samplers import langevin
 from ebm_jax.train import TrainState, create_train_state, make_train_step
@@ -76,8 +77,8 @@ def test_state_is_donated():
 
 
 def test_same_state_same_bits_and_keys_per_step():
-    if jax.default_backend() != "cpu":
-        pytest.skip("bit-equality is promised on CPU; GPU reductions are not deterministic by default")
+    if not bit_exact():
+        pytest.skip("the same bits are promised on a CPU, and on a GPU with deterministic kernels only")
     state_a, step = _setup()
     state_b, _ = _setup()
     out_a, m_a = step(state_a, _batch(0))
@@ -96,10 +97,13 @@ def test_chain_groups_give_the_same_step():
     for i in range(2):
         state, metrics = step(state, _batch(i))
         state_g, metrics_g = step_g(state_g, _batch(i))
-    # float reassociation only (exact on CPU; XLA may fuse a group's ops differently on a GPU)
-    np.testing.assert_allclose(state_g.objective_state.samples, state.objective_state.samples, rtol=1e-5, atol=1e-5)
+    # Float reassociation only: exact on a CPU; on a GPU XLA fuses a group's ops differently
+    # (measured on an H200: parameters apart by up to 3.7e-5 after two steps, samples likewise).
+    tol = 1e-6 if jax.default_backend() == "cpu" else 1e-4
+    np.testing.assert_allclose(state_g.objective_state.samples, state.objective_state.samples, rtol=1e-5,
+                               atol=max(tol, 1e-5))
     for a, b in zip(jax.tree.leaves(state_g.params), jax.tree.leaves(state.params)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=tol)
     np.testing.assert_allclose(metrics_g["loss"], metrics["loss"], rtol=1e-4)
     assert float(np.abs(np.asarray(state.objective_state.samples) - initial_buffer).max()) > 1e-3  # fakes pushed
 

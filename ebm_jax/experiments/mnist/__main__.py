@@ -18,6 +18,7 @@ def parse_args(argv=None):
     p.add_argument("--cpu-devices", type=int, default=None,
                    help="on CPU, split the processor into this many JAX devices and each batch over them "
                         "(default: one per core; 1: a single device)")
+    cli.add_runtime_flags(p)
     cli.add_flags(p.add_argument_group("settings", "the config's fields, over the preset's values; the defaults "
                                          "shown are the tutorial's (--preset default sets --max-steps 1000)"), Config())
     args = p.parse_args(argv)
@@ -37,6 +38,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    cli.apply_runtime_flags(args)
     mesh = _device_mesh(args.cpu_devices)
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing
 
