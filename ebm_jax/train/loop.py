@@ -165,16 +165,16 @@ def fit(
     try:
         template = _copy(state)  # a rollback without a checkpoint returns here
         state, best, scale = _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_change)
+        if scale != 1.0:
+            if rollback is None:
+                raise ValueError(f"this run rolled back to a learning rate x {scale}; resume it with rollback on")
+            train_step = rollback.make_step(scale)
     except BaseException:
         checkpoints.close()
         _unlock(lock)
         raise
     if config is not None:
         write_json(os.path.join(workdir, "config.json"), config)
-    if scale != 1.0:
-        if rollback is None:
-            raise ValueError(f"this run rolled back to a learning rate x {scale}; resume it with rollback on")
-        train_step = rollback.make_step(scale)
     state = place_state(state)
     writer = MetricWriter(workdir, tensorboard)
     start_step = int(state.step)
@@ -302,8 +302,7 @@ class _Run:
 
     def save_latest(self, state) -> None:
         self.checkpoints.save("latest", state, {"best": self.best, "best_step": self.best_step,
-                                                "best_metric": self.best_metric, "learning_rate_scale": self.scale,
-                                                "interrupted": self.interrupted})
+                                                "best_metric": self.best_metric, "learning_rate_scale": self.scale})
 
     def roll_back(self, problem: str, step: int, template, factor: float):
         """The newest intact checkpoint's state (`template` if there is none), with the learning
