@@ -70,15 +70,25 @@ def test_jem_and_the_baseline_write_every_output(tmp_path, mnist_tiny_dir, capsy
     assert np.mean(probs.argmax(-1) == test.labels[:60]) == report["models"]["jem"]["test_accuracy"]
 
 
-def test_the_pxy_term_trains_with_class_buffers(tmp_path, mnist_tiny_dir):
-    """--pxy-weight adds class-conditional chains: their metrics are logged, the run finishes."""
-    workdir = str(tmp_path / "run")
-    args = ["--data-dir", mnist_tiny_dir, "--workdir", workdir, "--no-baseline", "--pxy-weight", "1",
-            "--buffer-capacity", "320"] + [a for a in TINY if a not in ("--buffer-capacity", "256")]
-    assert main(args) == 0
-    with open(os.path.join(workdir, "jem", "metrics.jsonl")) as f:
-        keys = set().union(*(json.loads(line) for line in f))
-    assert {"train/pxy_energy_fake", "train/pxy_fresh_fraction", "train/energy_fake"} <= keys
+def test_the_pxy_flag_gives_jem_class_buffers_and_one_step_runs():
+    """--pxy-weight reaches the objective: JEM's state holds the per-class rings (10 x 32 here)
+    beside the p(x) buffer, a step logs the p(x | y) metrics; the baseline has neither."""
+    import jax
+
+    from ebm_jax.experiments.jem import run
+    from ebm_jax.experiments.jem.config import Config
+    from ebm_jax.train import create_train_state
+
+    config = Config(pxy_weight=1.0, buffer_capacity=320, batch_size=8, features=8, sgld_steps=2)
+    batch = {"x": np.zeros((8, 28, 28, 1), np.float32), "y": np.arange(8, dtype=np.int32)}
+    for name, keys in (("jem", {"px", "pxy"}), ("cross_entropy", set())):
+        model, objective, optimizer = run.build_model(config), run.build_objective(config, name), run.build_optimizer(config)
+        state = create_train_state(jax.random.key(0), model, objective, optimizer, batch)
+        assert set(state.objective_state) == keys
+        if name == "jem":
+            assert state.objective_state["pxy"].samples.shape == (10, 32, 28, 28, 1)
+            _, metrics = run.make_train_step(model.apply, objective, optimizer)(state, batch)
+            assert {"pxy_energy_fake", "pxy_fresh_fraction", "energy_fake"} <= set(metrics)
 
 
 def test_bad_settings_are_clear_errors(capsys):
