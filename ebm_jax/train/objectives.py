@@ -59,10 +59,12 @@ def run_negatives(rng_key, sampler: SamplerSpec, batch_energy_fn: Callable, star
     ...] with gradients stopped, metrics)`; metrics hold the mean acceptance of a Metropolis
     sampler. With a `mesh`, each device runs its slice of the chains (`samplers.sample`)."""
     final, _, infos = sample(rng_key, sampler, per_example(batch_energy_fn), starts, mesh=mesh)
-    metrics = {}
-    if hasattr(infos, "acceptance_rate"):
-        metrics["sampler_acceptance"] = jnp.mean(infos.acceptance_rate)
-    return jax.lax.stop_gradient(final.position), metrics
+    return jax.lax.stop_gradient(final.position), _sampler_metrics(infos)
+
+
+def _sampler_metrics(infos) -> dict:
+    """`sampler_acceptance`, the mean acceptance, for a Metropolis sampler's infos; else nothing."""
+    return {"sampler_acceptance": jnp.mean(infos.acceptance_rate)} if hasattr(infos, "acceptance_rate") else {}
 
 
 def _uniform_chains(rng_key, shape, bounds, dtype):
@@ -239,10 +241,7 @@ def _class_negatives(rng_key, sampler: SamplerSpec, batch_energy_fn: Callable, s
         return final.position[0], infos
 
     fake, infos = jax.vmap(one)(jax.random.split(rng_key, labels.shape[0]), starts, labels)
-    metrics = {}
-    if hasattr(infos, "acceptance_rate"):
-        metrics["sampler_acceptance"] = jnp.mean(infos.acceptance_rate)
-    return jax.lax.stop_gradient(fake), metrics
+    return jax.lax.stop_gradient(fake), _sampler_metrics(infos)
 
 
 def persistent_cd(

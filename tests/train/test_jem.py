@@ -30,6 +30,23 @@ def _log_joint(x):
     return jnp.log(WEIGHTS) - sq / (2 * STDS**2) - 2 * jnp.log(STDS) - jnp.log(2 * jnp.pi)
 
 
+def _posterior_error(model, v):
+    """max |p(y = 1 | x) - Bayes| over the grid points where the true density is above 5 % of its peak."""
+    points, _ = density2d.grid(BOX, 80)
+    log_joint = _log_joint(points)
+    true_log_px = jax.nn.logsumexp(log_joint, -1)
+    where = true_log_px > jnp.max(true_log_px) + jnp.log(0.05)
+    bayes = jnp.exp(log_joint[:, 1] - true_log_px)
+    return float(jnp.max(jnp.abs(model.apply(v, points, method="probs")[:, 1] - bayes)[where]))
+
+
+def _density_gap(model, v):
+    """Held-out NLL of exp(-E(x)) normalised on the grid minus the true density's (20,000 points)."""
+    heldout, _ = _sample(jax.random.key(99), 20_000)
+    true_nll = -float(jnp.mean(jax.nn.logsumexp(_log_joint(heldout), -1)))
+    return float(density2d.heldout_nll(lambda z: model.apply(v, z), heldout, BOX, 300)) - true_nll
+
+
 def _train(px_weight, steps=3000, batch=256, seed=0, pxy_weight=0.0):
     """An MLP classifier (2 logits) trained by JEM on fresh mixture draws every step. Negatives:
     MALA from the replay buffer (an exact sampler: JEM's short-run SGLD would bias p(x), and
@@ -49,18 +66,10 @@ def _train(px_weight, steps=3000, batch=256, seed=0, pxy_weight=0.0):
 def test_jem_learns_the_bayes_posterior_and_the_density():
     model, v, metrics = _train(px_weight=1.0)
     assert np.isfinite(float(metrics["loss"]))
-    points, _ = density2d.grid(BOX, 80)
-    log_joint = _log_joint(points)
-    true_log_px = jax.nn.logsumexp(log_joint, -1)
-    bayes = jnp.exp(log_joint[:, 1] - true_log_px)
     # Where the data are (true density above 5 % of its peak): p(y | x) within 0.03 of Bayes.
-    where = true_log_px > jnp.max(true_log_px) + jnp.log(0.05)
-    probs = model.apply(v, points, method="probs")[:, 1]
-    assert float(jnp.max(jnp.abs(probs - bayes)[where])) < 0.03
+    assert _posterior_error(model, v) < 0.03
     # p(x): the held-out NLL of exp(-E(x)) normalised on the grid, against the true density's.
-    heldout, _ = _sample(jax.random.key(99), 20_000)
-    true_nll = -float(jnp.mean(jax.nn.logsumexp(_log_joint(heldout), -1)))
-    gap = float(density2d.heldout_nll(lambda z: model.apply(v, z), heldout, BOX, 300)) - true_nll
+    gap = _density_gap(model, v)
     # The gap estimates KL(true || model) >= 0; its sampling error over 20,000 points is < 0.005.
     assert -0.01 < gap < 0.02, gap
 
@@ -70,15 +79,8 @@ def test_classifier_alone_learns_the_posterior_but_not_the_density():
     model (nothing ties logsumexp f to p(x)), so its held-out NLL is far worse."""
     model, v, metrics = _train(px_weight=0.0, steps=600)
     assert "energy_fake" not in metrics
-    points, _ = density2d.grid(BOX, 80)
-    log_joint = _log_joint(points)
-    true_log_px = jax.nn.logsumexp(log_joint, -1)
-    where = true_log_px > jnp.max(true_log_px) + jnp.log(0.05)
-    bayes = jnp.exp(log_joint[:, 1] - true_log_px)
-    assert float(jnp.max(jnp.abs(model.apply(v, points, method="probs")[:, 1] - bayes)[where])) < 0.05
-    heldout, _ = _sample(jax.random.key(99), 20_000)
-    true_nll = -float(jnp.mean(jax.nn.logsumexp(_log_joint(heldout), -1)))
-    gap = float(density2d.heldout_nll(lambda z: model.apply(v, z), heldout, BOX, 300)) - true_nll
+    assert _posterior_error(model, v) < 0.05
+    gap = _density_gap(model, v)
     assert gap > 0.3, gap
 
 
@@ -90,12 +92,7 @@ def test_jem_with_the_pxy_term_learns_each_class_density():
     posterior error 0.014-0.022, class gaps 0.001-0.002, p(x) gap 0.001."""
     model, v, metrics = _train(px_weight=0.0, pxy_weight=1.0)
     assert np.isfinite(float(metrics["loss"])) and "energy_fake" not in metrics and "pxy_energy_fake" in metrics
-    points, _ = density2d.grid(BOX, 80)
-    log_joint = _log_joint(points)
-    true_log_px = jax.nn.logsumexp(log_joint, -1)
-    where = true_log_px > jnp.max(true_log_px) + jnp.log(0.05)
-    bayes = jnp.exp(log_joint[:, 1] - true_log_px)
-    assert float(jnp.max(jnp.abs(model.apply(v, points, method="probs")[:, 1] - bayes)[where])) < 0.03
+    assert _posterior_error(model, v) < 0.03
     heldout, labels = _sample(jax.random.key(99), 20_000)
     for y in (0, 1):
         x = heldout[labels == y]
@@ -104,6 +101,5 @@ def test_jem_with_the_pxy_term_learns_each_class_density():
         gap = float(density2d.heldout_nll(energy_y, x, BOX, 300)) - true_nll
         # KL(class y || model's class y) >= 0; sampling error over >= 8,000 points < 0.008.
         assert -0.01 < gap < 0.02, (y, gap)
-    true_nll = -float(jnp.mean(jax.nn.logsumexp(_log_joint(heldout), -1)))
-    gap = float(density2d.heldout_nll(lambda z: model.apply(v, z), heldout, BOX, 300)) - true_nll
+    gap = _density_gap(model, v)
     assert -0.01 < gap < 0.02, gap

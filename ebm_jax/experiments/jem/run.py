@@ -155,8 +155,8 @@ OR_CLASSES, AND_CLASS = (3, 8), 5
 def steered_generation(rng_key, model, variables, config: Config, test_x, test_y, train_x, workdir: str) -> Dict:
     """Compositions, inpainting and denoising with the model's energies (`ebm_jax.generation`),
     each with a number that says whether it worked (the fixed classifier of `eval.classifier`
-    judges classes; the model's own argmax p(y | x) is reported beside it); figures `compositions.png`, `inpainting.png`, `denoising.png` in `workdir`.
-    NOT y is `compose.difference(E, E(., y))`, the density p(x, label != y) of the joint model."""
+    judges classes; the model's own argmax p(y | x) is reported beside it); figures
+    `compositions.png`, `inpainting.png`, `denoising.png` in `workdir`. NOT y is `compose.difference(E, E(., y))`, the density p(x, label != y) of the joint model."""
     energy_fn = per_example(model.apply, variables)           # (x) -> E(x); (x, y) -> E(x, y)
     of_class = lambda y: compose.condition(energy_fn, y)
     spec = build_sampler(config, config.sample_steps)
@@ -179,7 +179,6 @@ def steered_generation(rng_key, model, variables, config: Config, test_x, test_y
     unconditional = generate(keys[5], energy_fn)
     shares, own = class_shares(unconditional)
     report = {"unconditional": dict(own, class_shares=shares, samples=n)}
-    shares = report["unconditional"]["class_shares"]
     not_class = max(range(NUM_CLASSES), key=lambda c: shares[str(c)])
     compositions = {
         f"or_{OR_CLASSES[0]}_{OR_CLASSES[1]}": (keys[0], compose.disjunction(of_class(OR_CLASSES[0]),
