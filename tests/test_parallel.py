@@ -50,3 +50,28 @@ def test_bad_arguments():
 def test_data_mesh_over_given_devices():
     mesh = parallel.data_mesh(jax.devices()[:1])
     assert mesh.axis_names == (parallel.DATA_AXIS,) and mesh.size == 1
+
+
+def test_one_process_helpers_on_three_devices():
+    """With one process: its rows are the whole batch, `global_batch` places it split over the
+    mesh, `host_local` leaves local arrays alone, `agree` and `broadcast_from_primary` are
+    identities (float64 bits kept)."""
+    out = _run("import jax\nfrom ebm_jax import parallel\nparallel.split_cpu(3)\n"
+               "import numpy as np\nmesh = parallel.data_mesh()\n"
+               "rows = parallel.process_rows(mesh, 6)\nb = parallel.global_batch({'x': np.arange(6.0)}, mesh)\n"
+               "print(rows, tuple(b['x'].sharding.spec), len(b['x'].addressable_shards), np.asarray(b['x']).sum())\n"
+               "print(parallel.host_local(b) is not None and parallel.host_local(b)['x'] is b['x'])\n"
+               "print(parallel.agree([0, 3]).tolist(), parallel.broadcast_from_primary([0.1])[0] == 0.1)\n"
+               "try:\n    parallel.process_rows(mesh, 4)\nexcept ValueError as e:\n    print('error', e)\n")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "slice(0, 6, None) ('data',) 3 15.0"
+    assert lines[1] == "True" and lines[2] == "[0, 3] True"
+    assert "batch size 4 does not split over the 3 devices" in lines[3]
+
+
+def test_initialize_checks_its_arguments():
+    with pytest.raises(ValueError, match="or none of them"):
+        parallel.initialize("localhost:1234", 2)
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, 2\)"):
+        parallel.initialize("localhost:1234", 2, 2)

@@ -128,7 +128,7 @@ def check_workdir(workdir: str) -> None:
     with a probe file before anything starts)."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(f"--workdir {workdir} is a file, not a folder")
-    probe = os.path.join(workdir, ".write_probe")
+    probe = os.path.join(workdir, f".write_probe.{os.getpid()}")  # one per process of a multi-process job
     try:
         os.makedirs(workdir, exist_ok=True)
         with open(probe, "w") as f:
@@ -169,6 +169,44 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic GPU kernels: the same bits on every run and exact resume on a GPU, "
                              "slower there; no change on a CPU (default: off)")
+
+
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    """`--coordinator-address`, `--num-processes`, `--process-id` and `--distributed`: one run
+    over several processes (`ebm_jax.parallel.initialize`)."""
+    group = parser.add_argument_group(
+        "several processes", "one run over several processes (hosts, or one per GPU) on JAX's distributed runtime; "
+        "start the same command in each, with its own --process-id")
+    group.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
+                       help="process 0's address and a free port, the same in every process")
+    group.add_argument("--num-processes", type=int, default=None, help="the number of processes of the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0 to --num-processes - 1")
+    group.add_argument("--distributed", action="store_true",
+                       help="join the run JAX detects from its environment (SLURM, Open MPI, a TPU pod) instead of "
+                            "the three flags above")
+
+
+def distributed_settings(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    """The keyword arguments of `parallel.initialize` from `add_distributed_flags`' flags, None
+    for a single-process run; ValueError on an incomplete or inconsistent set."""
+    given = {"coordinator_address": args.coordinator_address, "num_processes": args.num_processes,
+             "process_id": args.process_id}
+    if args.distributed:
+        if any(v is not None for v in given.values()):
+            raise ValueError("--distributed detects the cluster: give it without --coordinator-address, "
+                             "--num-processes and --process-id")
+        return {}
+    if all(v is None for v in given.values()):
+        return None
+    missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
+    if missing:
+        raise ValueError(f"a run over several processes needs {', '.join(missing)} as well")
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise ValueError(f"--process-id must be in [0, --num-processes) and --num-processes >= 1, got "
+                         f"{args.process_id} of {args.num_processes}")
+    if ":" not in args.coordinator_address:
+        raise ValueError(f"--coordinator-address must be HOST:PORT, got {args.coordinator_address!r}")
+    return given
 
 
 def apply_runtime_flags(args: argparse.Namespace) -> None:

@@ -17,6 +17,10 @@ orbax writes each checkpoint into a temporary folder and renames it when complet
 mid-write leaves the previous checkpoint readable; the temporary folders such a kill leaves
 behind are removed when a `Checkpointer` opens the folder. Typed PRNG keys are stored as their
 raw uint32 data and re-wrapped on restore.
+
+With several processes (`ebm_jax.parallel`) every process makes the same calls: orbax writes a
+replicated state once and reads it back into each process; the checksums are of each process's
+own copy; process 0 alone moves and deletes folders, the others wait for it.
 """
 
 import glob
@@ -29,6 +33,9 @@ from typing import Dict, List, Optional, Tuple
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from ebm_jax import parallel
 
 KINDS = ("latest", "best")
 
@@ -50,7 +57,8 @@ class Checkpointer:
         """`directory`: the run's `checkpoints/`; `keep`: how many `latest` saves are kept (the
         older ones are what a damaged newest one falls back to)."""
         self.directory = os.path.abspath(directory)
-        self.removed_partial = _remove_partial_writes(self.directory)
+        self.removed_partial = _remove_partial_writes(self.directory) if parallel.is_primary() else []
+        _wait_for_primary("ebm_jax_checkpoints_open")
         self._managers = {
             name: ocp.CheckpointManager(
                 os.path.join(self.directory, name),
@@ -68,7 +76,7 @@ class Checkpointer:
         if manager.latest_step() == step:
             return  # already saved at this step (e.g. end of epoch == end of run)
         storable = _to_storable(state)
-        leaves = manifest(storable)  # raises on a non-finite leaf
+        leaves = manifest(parallel.host_local(storable))  # raises on a non-finite leaf
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(storable), meta=ocp.args.JsonSave(dict(meta, leaves=leaves))
         )
@@ -130,7 +138,7 @@ class Checkpointer:
                 raise StructureMismatch(f"it does not read into this run's state ({_short(e)})") from e
             raise
         if expected is not None:
-            found = manifest(restored, check_finite=False)
+            found = manifest(parallel.host_local(restored), check_finite=False)
             bad = [path for path in expected if found[path]["sha256"] != expected[path]["sha256"]]
             if bad:
                 raise ValueError(f"the data of {', '.join(bad)} do not match the checksums saved with it")
@@ -144,8 +152,10 @@ class Checkpointer:
         suffix = 1
         while os.path.exists(target):
             target, suffix = os.path.join(self.directory, "damaged", f"{which}-{step}.{suffix}"), suffix + 1
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.move(source, target)
+        if parallel.is_primary():
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(source, target)
+        _wait_for_primary(f"ebm_jax_quarantine_{which}_{step}")
         self._managers[which].reload()
         return target
 
@@ -197,6 +207,12 @@ def restore_state(directory: str, which: str, template):
     if restored is None:
         raise FileNotFoundError(f"no {which!r} checkpoint in {directory}")
     return restored[0]
+
+
+def _wait_for_primary(name: str) -> None:
+    """With several processes, a barrier: every process waits until all have reached `name`."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
 
 
 def _quiet_closed_loops() -> None:

@@ -39,6 +39,15 @@ it, on the host and never inside the jitted step:
                finishes, its state is saved as `latest`, and `KeyboardInterrupt` is raised
                naming the step (a second Ctrl-C raises at once)
 
+Several processes (`parallel.initialize`, a mesh over all their devices): every process runs
+`fit` with the same arguments; `batch_fn(t)` returns this process's rows of the global batch
+(`parallel.process_rows`) and `place_batch` joins them (`parallel.global_batch`). Process 0 holds
+the lock, logs, shows progress and writes the config; every process takes part in each
+checkpoint (orbax writes the replicated state once). Decisions that every process must take
+alike (divergence, a better hook metric) use process 0's values; a signal to any process stops
+all of them at the next logged step. Hooks get a process-local copy of the state
+(`parallel.host_local`).
+
 Exact resume needs `batch_fn(t)` to depend on t alone (`data.train_batch_indices` gives a
 seeded permutation per epoch) and the step's randomness on the state alone (`fold_in(key, t)`):
 then a resumed run reproduces an uninterrupted one bit for bit on CPU.
@@ -56,6 +65,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from ebm_jax import parallel
 from ebm_jax.train.checkpoint import Checkpointer, NonFiniteStateError
 from ebm_jax.train.logging import MetricWriter, truncate_metrics
 from ebm_jax.types import check_batch
@@ -98,6 +108,7 @@ def fit(
     config: Optional[Dict] = None,
     resume_may_change: Sequence[str] = (),
     place_state: Callable = lambda state: state,
+    place_batch: Callable = lambda batch: batch,
     extra_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
     rollback: Optional[Rollback] = None,
     runaway: float = 1e3,
@@ -126,6 +137,8 @@ def fit(
         `data.fingerprint(...)`, makes a resume with other training data an error).
       resume_may_change: fields of `config` a resumed run may change (e.g. the number of steps).
       place_state: applied to the initial or restored state (e.g. `shard_state(., mesh)`).
+      place_batch: applied to each batch after its check, before its step (e.g.
+        `parallel.global_batch(., mesh)` with several processes).
       extra_metrics: `t -> {name: value}` logged with the train metrics (e.g. the learning rate).
       rollback: roll back and continue on divergence (`Rollback`); None: stop with
         `FloatingPointError`.
@@ -155,14 +168,12 @@ def fit(
     for hook in hooks:
         if int(hook.every) < 1:
             raise ValueError(f"a hook's `every` must be >= 1, got {hook.every}")
+    primary, several = parallel.is_primary(), jax.process_count() > 1
     os.makedirs(workdir, exist_ok=True)
-    lock = _lock(workdir)
+    lock = _lock_together(workdir)
+    checkpoints = None
     try:
         checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
-    except BaseException:
-        _unlock(lock)
-        raise
-    try:
         template = _copy(state)  # a rollback without a checkpoint returns here
         state, best, scale = _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_change)
         if scale != 1.0:
@@ -170,18 +181,21 @@ def fit(
                 raise ValueError(f"this run rolled back to a learning rate x {scale}; resume it with rollback on")
             train_step = rollback.make_step(scale)
     except BaseException:
-        checkpoints.close()
+        if checkpoints is not None:
+            checkpoints.close()
         _unlock(lock)
         raise
-    if config is not None:
+    if config is not None and primary:
         write_json(os.path.join(workdir, "config.json"), config)
     state = place_state(state)
-    writer = MetricWriter(workdir, tensorboard)
+    writer = MetricWriter(workdir, tensorboard) if primary else _NoWriter()
     start_step = int(state.step)
     timing = {"first_step_s": None, "hooks_and_checkpoints_s": 0.0}
     run = _Run(checkpoints, writer, best_metric, best, scale)
     interrupts = _Interrupts()
-    bar = tqdm(total=int(num_steps), initial=start_step, disable=not progress, desc="train", unit="step")
+    stop = None  # the signal every process acts on
+    bar = tqdm(total=int(num_steps), initial=start_step, disable=not (progress and primary), desc="train",
+               unit="step")
     loop_start = time.perf_counter()
     diverged, t = False, start_step
     try:
@@ -189,14 +203,19 @@ def fit(
         while t < int(num_steps):
             batch = batch_fn(t)
             check_batch(batch, batch_bounds)
-            state, metrics = train_step(state, batch)
+            state, metrics = train_step(state, place_batch(batch))
             done = t + 1
             if timing["first_step_s"] is None:  # includes compilation
                 jax.block_until_ready(metrics)
                 timing["first_step_s"] = time.perf_counter() - loop_start
             problem = None
-            if done % log_every == 0 or done == num_steps:
-                values = {k: float(v) for k, v in metrics.items()}  # the host sync, outside the step
+            logged = done % log_every == 0 or done == num_steps
+            if not several:
+                stop = interrupts.signal
+            elif logged:  # a signal to any process stops them all at the same step
+                stop = int(parallel.agree([interrupts.signal or 0])[0]) or None
+            if logged:
+                values = _primary_values(parallel.host_local(metrics))  # the host sync, outside the step
                 problem = run.divergence(values, runaway)
                 if problem is None:
                     extra = dict(extra_metrics(t) if extra_metrics else {},
@@ -205,7 +224,7 @@ def fit(
                     bar.set_postfix({k: f"{values[k]:.4g}" for k in ("loss",) + ENERGY_METRICS if k in values})
             if problem is None:
                 due = [hook for hook in hooks if done % hook.every == 0 or done == num_steps]
-                save = (checkpoint_every is not None and done % checkpoint_every == 0) or interrupts.signal
+                save = (checkpoint_every is not None and done % checkpoint_every == 0) or bool(stop)
                 if due or save:
                     tic = time.perf_counter()
                     problem = run.hooks_and_saves(due, state, save)
@@ -222,8 +241,8 @@ def fit(
                 continue
             bar.update(1)
             t = done
-            if interrupts.signal:
-                raise KeyboardInterrupt(f"signal {interrupts.signal} at step {done}; the state of that step is saved")
+            if stop:
+                raise KeyboardInterrupt(f"signal {stop} at step {done}; the state of that step is saved")
         jax.block_until_ready(state)
     except KeyboardInterrupt:
         run.interrupted = True
@@ -283,8 +302,9 @@ class _Run:
         if the state holds NaN or inf (nothing is saved), else None."""
         step = int(state.step)
         improved = False
+        local = parallel.host_local(state)
         for hook in hooks:
-            values = {k: float(v) for k, v in hook.fn(state, self.writer).items()}
+            values = _primary_values(hook.fn(local, self.writer))
             if values:
                 self.writer.scalars(step, values, hook.prefix)
             if self.best_metric in values and (self.best is None or values[self.best_metric] > self.best):
@@ -340,17 +360,21 @@ def _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_ch
     if resume:
         _check_config(workdir, config, resume_may_change)
     restored = checkpoints.restore(state) if resume else None
+    primary = parallel.is_primary()
     if restored is None:
-        if resume:
+        if resume and primary:
             print(f"--resume: no checkpoint in {workdir}/checkpoints yet; starting from scratch")
-        truncate_metrics(workdir, 0)  # rows of a run killed before its first checkpoint
+        if primary:
+            truncate_metrics(workdir, 0)  # rows of a run killed before its first checkpoint
         return state, None, 1.0
     restored_state, meta, which, step = restored
-    truncate_metrics(workdir, step)
+    if primary:
+        truncate_metrics(workdir, step)
     if which == "latest" and meta.get("best_step") == step and checkpoints.latest_step("best") != step:
         # killed between the two saves of an improving step: `latest` names it best, `best` lags
         checkpoints.save("best", restored_state, {"best": meta.get("best"), "best_metric": meta.get("best_metric")})
-        print(f"best checkpoint brought up to step {step}, where {meta.get('best_metric')} = {meta.get('best')}")
+        if primary:
+            print(f"best checkpoint brought up to step {step}, where {meta.get('best_metric')} = {meta.get('best')}")
     return restored_state, meta.get("best"), float(meta.get("learning_rate_scale", 1.0))
 
 
@@ -368,6 +392,41 @@ def _check_config(workdir, config, resume_may_change):
                          f"{config.get('data')} now")
     if changed:
         raise ValueError(f"--resume with different settings than the saved run: {changed}")
+
+
+def _primary_values(values: Dict[str, Any]) -> Dict[str, float]:
+    """`{name: float}` of process 0's values (every process's own with one process), so every
+    process takes the same decisions from them."""
+    names = sorted(values)
+    return dict(zip(names, map(float, parallel.broadcast_from_primary([float(values[k]) for k in names]))))
+
+
+def _lock_together(workdir: str):
+    """Process 0 locks `workdir` (`_lock`); with several processes, every process then learns
+    whether it could, so all of them raise when it could not (instead of waiting for it in the
+    first collective). Returns the lock (None in the other processes)."""
+    error, lock = None, None
+    try:
+        lock = _lock(workdir) if parallel.is_primary() else None
+    except BaseException as e:
+        error = e
+    if jax.process_count() > 1 and int(parallel.agree([error is not None])[0]) and error is None:
+        raise FileExistsError(f"process 0 could not lock {workdir}; its output says why")
+    if error is not None:
+        raise error
+    return lock
+
+
+class _NoWriter:
+    """The metric writer of the processes other than 0: logs nothing."""
+
+    def scalars(self, *args, **kwargs): pass
+
+    def image(self, *args, **kwargs): pass
+
+    def truncate(self, *args, **kwargs): pass
+
+    def close(self): pass
 
 
 def _lock(workdir: str):
@@ -390,6 +449,8 @@ def _lock(workdir: str):
 
 
 def _unlock(handle) -> None:
+    if handle is None:
+        return
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()
 

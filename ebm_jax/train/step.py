@@ -21,10 +21,11 @@ step matches one device up to float reassociation.
 from typing import Callable, Dict, Optional, Tuple
 
 import jax
+import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ebm_jax.parallel import DATA_AXIS, check_data_mesh
+from ebm_jax.parallel import DATA_AXIS, check_data_mesh, host_local
 from ebm_jax.train.objectives import Objective
 from ebm_jax.train.state import TrainState
 from ebm_jax.types import examples
@@ -113,14 +114,25 @@ def train_shardings(mesh: Mesh):
 
 
 def shard_state(state: TrainState, mesh: Mesh) -> TrainState:
-    """Places a state on `mesh` as `make_train_step(..., mesh=mesh)` expects it."""
+    """Places a state on `mesh` as `make_train_step(..., mesh=mesh)` expects it. With several
+    processes every process passes the same state (built from the same seed, or restored), and
+    each places its own copy on its devices."""
     state_sharding, _, _ = train_shardings(mesh)
     return jax.tree.map(
-        lambda sharding, subtree: jax.tree.map(lambda a: jax.device_put(a, sharding), subtree),
+        lambda sharding, subtree: jax.tree.map(lambda a: _place(a, sharding), subtree),
         state_sharding,
         state,
         is_leaf=lambda x: isinstance(x, NamedSharding),
     )
+
+
+def _place(leaf, sharding: NamedSharding):
+    """`leaf` replicated over `sharding`'s devices, those of other processes included."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(leaf, sharding)
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(_place(jax.random.key_data(leaf), sharding), impl=jax.random.key_impl(leaf))
+    return jax.make_array_from_process_local_data(sharding, np.asarray(host_local(leaf)))
 
 
 def _batch_constraint(mesh):

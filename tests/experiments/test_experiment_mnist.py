@@ -139,6 +139,11 @@ def test_cli_errors_are_clear(tmp_path, mnist_tiny_dir, capsys):
         (["--seed", str(2**32)], "seed must be in [0, 2^32)"),
         (["--checkpoint-every", "0"], "checkpoint_every must be >= 1"),
         (["--rollback-factor", "1.5"], "rollback_factor must be in (0, 1)"),
+        # several processes: the three flags together, or --distributed alone
+        (["--num-processes", "2"], "needs --coordinator-address, --process-id as well"),
+        (["--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"], "--process-id must be in"),
+        (["--coordinator-address", "h", "--num-processes", "2", "--process-id", "0"], "must be HOST:PORT"),
+        (["--distributed", "--process-id", "0"], "--distributed detects the cluster"),
     ]
     for args, message in cases:
         assert main(args + ["--workdir", str(tmp_path / "w"), "--no-progress"]) == 2

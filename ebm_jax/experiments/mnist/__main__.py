@@ -19,6 +19,7 @@ def parse_args(argv=None):
                    help="on CPU, split the processor into this many JAX devices and each batch over them "
                         "(default: one per core; 1: a single device)")
     cli.add_runtime_flags(p)
+    cli.add_distributed_flags(p)
     cli.add_flags(p.add_argument_group("settings", "the config's fields, over the preset's values; the defaults "
                                          "shown are the tutorial's (--preset default sets --max-steps 1000)"), Config())
     args = p.parse_args(argv)
@@ -34,12 +35,13 @@ def main(argv=None) -> int:
     workdir = args.workdir or cli.default_workdir(f"runs/{config.dataset}_{args.preset}", config, preset)
     try:
         config.validate()
+        distributed = cli.distributed_settings(args)
         cli.check_workdir(workdir)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     cli.apply_runtime_flags(args)
-    mesh = _device_mesh(args.cpu_devices)
+    mesh = _device_mesh(args.cpu_devices, distributed)
     from ebm_jax.experiments.mnist.run import train_and_evaluate  # imports JAX: after arg parsing
 
     try:
@@ -50,6 +52,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as e:
         print(cli.interrupted_message(e, workdir), file=sys.stderr)
         return 130
+    if report is None:  # a process other than 0 of a multi-process run: process 0 reports
+        return 0
     means = report["mean_energy"]
     print(f"done: {report['train_steps']} steps; mean energy test {means['test_images']:.3f}, "
           f"noise {means['uniform_noise']:.3f}, generated {means['generated_samples']:.3f}; "
@@ -57,9 +61,10 @@ def main(argv=None) -> int:
     return 0
 
 
-def _device_mesh(cpu_devices):
-    """Splits the CPU into `cpu_devices` devices (default: one per core) and returns a data mesh
-    over all devices, or None with one device. When JAX has already started in this process (a
+def _device_mesh(cpu_devices, distributed=None):
+    """Splits the CPU into `cpu_devices` devices (default: one per core), joins the multi-process
+    run `distributed` (`parallel.initialize`'s arguments) if given, and returns a data mesh over
+    all devices, or None with one device. When JAX has already started in this process (a
     notebook, a test), the default keeps the devices it has."""
     import jax
 
@@ -68,8 +73,11 @@ def _device_mesh(cpu_devices):
     try:
         parallel.split_cpu(cpu_devices)
     except RuntimeError:
-        if cpu_devices is not None:
+        if cpu_devices is not None or distributed is not None:
             raise
+    if distributed is not None:
+        parallel.initialize(**distributed)
+        return parallel.data_mesh()
     return parallel.data_mesh() if len(jax.devices()) > 1 else None
 
 

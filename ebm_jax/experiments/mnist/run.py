@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from ebm_jax import buffers, presets
+from ebm_jax import buffers, parallel, presets
 from ebm_jax import data as data_lib
 from ebm_jax.energies import CourseCNN, TutorialCNN, per_example
 from ebm_jax.eval import analysis, ood, plots, sample_quality
@@ -88,13 +88,22 @@ def build_sampler(config: Config, rng_key=None, energy_fn=None) -> SamplerSpec:
 
 
 def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progress: bool = True,
-                       mesh: Optional[Mesh] = None) -> Dict:
+                       mesh: Optional[Mesh] = None) -> Optional[Dict]:
     """Trains on the library's loop, then analyses; returns the content of `metrics.json`.
 
     `mesh`: a mesh with a `data` axis (`ebm_jax.parallel.data_mesh`) to split each batch and its
-    sampler chains over; None runs on one device. The command line passes one over every core."""
+    sampler chains over; None runs on one device. The command line passes one over every core.
+    With several processes (`parallel.initialize`) the mesh spans all of them and each process
+    feeds its rows of every batch; process 0 writes the analysis and returns it, the others
+    return None after training."""
     config.validate()
+    several = jax.process_count() > 1
+    if several and mesh is None:
+        raise ValueError("a run over several processes needs a mesh over their devices (parallel.data_mesh())")
     if mesh is not None and config.batch_size % mesh.size:
+        if several:
+            raise ValueError(f"--batch-size {config.batch_size} does not split over the {mesh.size} devices of "
+                             "the processes")
         print(f"note: batch size {config.batch_size} does not split over {mesh.size} devices; using one")
         mesh = None
     dataset = data_lib.load(config.dataset, config.data_dir)
@@ -119,14 +128,19 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
     make_step = lambda scale=1.0: make_train_step(model.apply, objective, optimizer, mesh=mesh,
                                                   learning_rate_scale=scale)
 
-    def batch_fn(t):
+    rows = slice(None) if mesh is None else parallel.process_rows(mesh, config.batch_size)
+
+    def batch_fn(t):  # this process's rows of step t's batch
         epoch, index = divmod(t, steps_per_epoch)
-        return train_images[data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)[index]]
+        indices = data_lib.train_batch_indices(len(train_images), config.batch_size, config.seed, epoch)[index]
+        return train_images[indices[rows]]
 
     other = other_dataset(config) if config.ood_benchmark else None
     evaluator = _Evaluator(model, config, sampler, key_eval, test_images, other)
-    print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
-          f"steps; {1 if mesh is None else mesh.size} device(s); workdir = {os.path.abspath(workdir)}")
+    if parallel.is_primary():
+        processes = f" in {jax.process_count()} processes" if several else ""
+        print(f"ebm_jax MNIST experiment: data = {dataset.source}; {steps_per_epoch} steps/epoch, {total_steps} "
+              f"steps; {1 if mesh is None else mesh.size} device(s){processes}; workdir = {os.path.abspath(workdir)}")
     state, summary = fit(
         make_step(), state, batch_fn, total_steps, workdir,
         hooks=[Hook(lambda state, writer: evaluator.end_of_epoch(state, writer, steps_per_epoch), steps_per_epoch)],
@@ -136,7 +150,11 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
         config=dict(flatten(config), data=data_lib.fingerprint(dataset.train.images)),
         resume_may_change=RESUME_MAY_CHANGE,
         place_state=(lambda s: s) if mesh is None else (lambda s: shard_state(s, mesh)),
+        place_batch=(lambda b: b) if mesh is None else (lambda b: parallel.global_batch(b, mesh)),
         extra_metrics=lambda t: {"learning_rate": float(learning_rate(t))}, progress=progress)
+    if not parallel.is_primary():
+        return None
+    state = parallel.host_local(state)
     report = evaluator.final_report(state, train_images, workdir)
     timing = summary["timing"]
     report.update(
@@ -152,6 +170,7 @@ def train_and_evaluate(config: Config, workdir: str, resume: bool = False, progr
             "seconds_per_train_step": timing["seconds_per_step"],  # without compilation and epoch ends
         },
         devices=[str(d) for d in (jax.devices()[:1] if mesh is None else mesh.devices.flat)],
+        processes=jax.process_count(),
     )
     write_json(os.path.join(workdir, "metrics.json"), report)
     writer = MetricWriter(workdir)
