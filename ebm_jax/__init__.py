@@ -17,7 +17,8 @@ Sign convention: every energy returns E(x), lower = more likely, p(x) ∝ exp(-E
     train      one state and one step for every objective, `state, metrics = train_step(state,
                batch)`, on one device or a data mesh; `objectives`; the fit loop `fit` (verified
                checkpoints, interrupts between steps, divergence rollback: `Rollback`)
-    parallel   every core at work: `split_cpu` (one XLA device per core), `data_mesh`
+    parallel   every core and every process at work: `split_cpu` (one XLA device per core), `data_mesh`,
+               `initialize` (several processes on JAX's distributed runtime), `global_batch`, `host_local`
     presets    the UvA tutorial's sampler, objective and optimizer
     pretrained trained energies shipped with the package: `model, params = pretrained.load(name)`
     data       IDX reader, MNIST / Fashion-MNIST sources, seeded batching, 2-D toy datasets

@@ -31,6 +31,7 @@ all and one jitted step is one program over the global mesh.
 With one process these are identities, so single-host code runs unchanged.
 """
 
+import inspect
 import os
 from typing import Optional, Sequence
 
@@ -40,6 +41,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+SHUTDOWN_WAIT_S = 3600
 
 
 def split_cpu(num_devices: Optional[int] = None) -> int:
@@ -102,7 +104,11 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
     except RuntimeError as error:
         raise RuntimeError("initialize must run before JAX starts its backends (before the first array or "
                            "jax.devices() call); call it right after `import jax`") from error
-    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    # At exit every process waits for the others (JAX's shutdown barrier); process 0 may still be
+    # writing its final report then, so the wait is longer than JAX's default 5 minutes.
+    wait = {"shutdown_timeout_seconds": SHUTDOWN_WAIT_S} if "shutdown_timeout_seconds" in inspect.signature(
+        jax.distributed.initialize).parameters else {}
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, **wait)
 
 
 def is_primary() -> bool:

@@ -1,4 +1,6 @@
 import os
+import socket
+import subprocess
 
 import pytest
 
@@ -19,3 +21,34 @@ FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "fixtures", "mnist_tiny")
 @pytest.fixture
 def mnist_tiny_dir():
     return FIXTURE_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def run_processes():
+    """`run(command, num_processes, timeout) -> (return codes, stdouts, stderrs)`: starts
+    `command + ["--process-id", i]` for each process of a multi-process run (CPU only, a free
+    coordinator port in place of "PORT" in `command`) and waits for all of them."""
+
+    def run(command, num_processes, timeout=300):
+        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        env.pop("XLA_FLAGS", None)
+        port = str(free_port())
+        command = [part.replace("PORT", port) for part in command]
+        processes = [subprocess.Popen(command + ["--process-id", str(i)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for i in range(num_processes)]
+        outputs = []
+        try:
+            for process in processes:
+                outputs.append(process.communicate(timeout=timeout))
+        finally:
+            for process in processes:
+                process.kill()
+        return [p.returncode for p in processes], [o[0] for o in outputs], [o[1] for o in outputs]
+
+    return run

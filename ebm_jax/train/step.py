@@ -15,7 +15,9 @@ the batch (every leaf) is split over it; params, model and optimizer state and t
 buffer, persistent chains) are replicated. Samplers run their chains under `shard_map`, each
 device on its slice with the keys those chains get on one device (`samplers.sample`); the rest
 is partitioned by XLA (GSPMD), the gradient's mean over the batch an all-reduce. So a sharded
-step matches one device up to float reassociation.
+step matches one device up to float reassociation. The mesh may span several processes
+(`parallel.initialize`): each then passes the global batch built from its own rows
+(`parallel.global_batch`) and a state placed by `shard_state`.
 """
 
 from typing import Callable, Dict, Optional, Tuple

@@ -255,6 +255,31 @@ def test_sigterm_saves_and_resume_continues(tmp_path, mnist_tiny_dir):
     assert json.load(open(workdir / "metrics.json"))["train_steps"] == interrupted + 2
 
 
+def test_two_processes_run_the_experiment(tmp_path, mnist_tiny_dir, run_processes):
+    """The command line over two processes on JAX's distributed runtime (one CPU device each):
+    process 0 writes every output and the report, process 1 feeds its rows of each batch and
+    exits quietly; metrics are logged once per step. (Their numbers against one process:
+    tests/train/test_multiprocess.py.)"""
+    import sys
+
+    workdir = tmp_path / "two"
+    command = [sys.executable, "-m", "ebm_jax.experiments.mnist", "--data-dir", mnist_tiny_dir, "--workdir",
+               str(workdir), "--max-steps", "4", "--batch-size", "32", "--sampler-num-steps", "3",
+               "--quality-samples", "0", "--no-ood-benchmark", "--no-progress", "--log-every", "2", "--cpu-devices",
+               "1", "--compilation-cache", "none", "--coordinator-address", "localhost:PORT", "--num-processes",
+               "2"] + SMALL_EVAL
+    codes, outs, errors = run_processes(command, 2)
+    assert codes == [0, 0], errors
+    assert "2 device(s) in 2 processes" in outs[0] and "done: 4 steps" in outs[0]
+    assert "MNIST experiment" not in outs[1] and "done" not in outs[1], outs[1]  # (gloo prints its connections)
+    for name in OUTPUTS:
+        assert os.path.getsize(workdir / name) > 0, name
+    saved = json.load(open(workdir / "metrics.json"))
+    assert saved["processes"] == 2 and saved["train_steps"] == 4 and len(saved["devices"]) == 2
+    train_steps = [r["step"] for r in map(json.loads, open(workdir / "metrics.jsonl")) if "train/loss" in r]
+    assert train_steps == [2, 4]
+
+
 @pytest.mark.parametrize("sampler", ["mala", "hmc"])
 def test_cli_runs_with_other_samplers(sampler, tmp_path, mnist_tiny_dir):
     workdir = tmp_path / sampler

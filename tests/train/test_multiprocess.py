@@ -4,8 +4,6 @@ devices each), against one process on one device. The processes run `multiproces
 import fcntl
 import json
 import os
-import socket
-import subprocess
 import sys
 
 import numpy as np
@@ -13,29 +11,12 @@ import numpy as np
 SCRIPT = os.path.join(os.path.dirname(__file__), "multiprocess_fit.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def _run(num_processes, workdir, steps, signal_at=None):
-    """Starts the processes of one run and waits for all; their return codes and stderr."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    port = _free_port()
-    command = [sys.executable, SCRIPT, "--num-processes", str(num_processes), "--port", str(port), "--workdir",
+def _run(run_processes, num_processes, workdir, steps, signal_at=None):
+    """Runs the processes of one run; their return codes and stderr."""
+    command = [sys.executable, SCRIPT, "--num-processes", str(num_processes), "--port", "PORT", "--workdir",
                str(workdir), "--steps", str(steps)] + ([] if signal_at is None else ["--signal-at", str(signal_at)])
-    processes = [subprocess.Popen(command + ["--process-id", str(i)], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for i in range(num_processes)]
-    outputs = []
-    try:
-        for process in processes:
-            outputs.append(process.communicate(timeout=300)[1])
-    finally:
-        for process in processes:
-            process.kill()
-    return [process.returncode for process in processes], outputs
+    codes, _, errors = run_processes(command, num_processes)
+    return codes, errors
 
 
 def _params(workdir, num_processes, process_id):
@@ -47,11 +28,11 @@ def _metrics(workdir):
         return [json.loads(line) for line in f]
 
 
-def test_two_processes_train_as_one_and_resume_exactly(tmp_path):
+def test_two_processes_train_as_one_and_resume_exactly(tmp_path, run_processes):
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
-    codes, errors = _run(1, one, 10)
+    codes, errors = _run(run_processes, 1, one, 10)
     assert codes == [0], errors
-    codes, errors = _run(2, two, 10)
+    codes, errors = _run(run_processes, 2, two, 10)
     assert codes == [0, 0], errors
 
     # Every process ends with the same (replicated) params; one process on one device gets them
@@ -69,18 +50,18 @@ def test_two_processes_train_as_one_and_resume_exactly(tmp_path):
 
     # SIGTERM to process 1 after step 4: both processes stop at the next logged step (6), save
     # it together, and two processes resume from it to the uninterrupted run's bits.
-    codes, errors = _run(2, resumed, 10, signal_at=4)
+    codes, errors = _run(run_processes, 2, resumed, 10, signal_at=4)
     assert codes == [130, 130], errors
     assert all("signal 15 at step 6" in e for e in errors), errors
     assert sorted(os.listdir(resumed / "checkpoints" / "latest"), key=int) == ["3", "6"]
-    codes, errors = _run(2, resumed, 10)
+    codes, errors = _run(run_processes, 2, resumed, 10)
     assert codes == [0, 0], errors
     for process_id in (0, 1):
         np.testing.assert_array_equal(_params(resumed, 2, process_id), _params(two, 2, 0))
     assert _metrics(resumed) == rows_two
 
 
-def test_a_locked_workdir_stops_every_process(tmp_path):
+def test_a_locked_workdir_stops_every_process(tmp_path, run_processes):
     """Process 0 cannot lock the workdir (another run holds it): both processes exit with the
     reason instead of process 1 waiting for process 0 in a collective."""
     tmp_path.mkdir(exist_ok=True)
@@ -88,7 +69,7 @@ def test_a_locked_workdir_stops_every_process(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("pid 1 on the test")
         held.flush()
-        codes, errors = _run(2, tmp_path, 4)
+        codes, errors = _run(run_processes, 2, tmp_path, 4)
     assert codes == [2, 2], errors
     assert "is in use by a running job (pid 1 on the test)" in errors[0]
     assert "process 0 could not lock" in errors[1]
