@@ -338,8 +338,9 @@ class _Run:
         self.writer.truncate(back_to)
         self.writer.scalars(back_to, {"rollback": self.rollbacks, "diverged_at_step": step,
                                       "learning_rate_scale": self.scale}, "event/")
-        print(f"training diverged at step {step} ({problem}); rolled back to step {back_to}, learning rate x "
-              f"{self.scale:g} (rollback {self.rollbacks})")
+        if parallel.is_primary():
+            print(f"training diverged at step {step} ({problem}); rolled back to step {back_to}, learning rate x "
+                  f"{self.scale:g} (rollback {self.rollbacks})")
         return state
 
     def give_up_message(self, problem: str, step: int, rollback: Optional[Rollback]) -> str:

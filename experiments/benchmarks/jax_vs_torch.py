@@ -1,15 +1,17 @@
-"""ebm_jax vs the tutorial's loop in eager PyTorch, one run, alternating A B A B, medians.
+"""ebm_jax vs the tutorial's loop in PyTorch (eager and torch.compile), one run, alternating A B A B, medians.
 
     pip install -e ".[bench]"
     python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024] [--cpu-devices N]
                                                   [--chain-group N]
-                                                  [--torch-device cpu|cuda]
+                                                  [--torch-device cpu|cuda] [--no-torch-compile]
 
 `ebm_jax` runs with the CPU split into `--cpu-devices` XLA devices (default: the cores this
 process may use; `ebm_jax.parallel.split_cpu`) and the batch and sampler chains split over a
 Mesh of them (`make_train_step(..., mesh=...)`); with more than one device `ebm_jax_1_device`,
 the same code on one device, runs beside it. PyTorch runs eagerly with its default threads, on
-`--torch-device` (default: CUDA when PyTorch sees a GPU, so on a GPU machine both run there).
+`--torch-device` (default: CUDA when PyTorch sees a GPU, so on a GPU machine both run there);
+`pytorch_compiled` is the same loop with `torch.compile` (`torch_reference.Trainer(compiled=True)`:
+each Langevin step and the loss compiled; its compilation is reported apart, as ebm_jax's is).
 
 Measures, for every implementation (the same CNN, sampler settings, buffer, loss, optimizer),
 alternating them (A B C A B C ...):
@@ -21,7 +23,8 @@ alternating them (A B C A B C ...):
                    chains `--chain-group` at a time: 64 on a CPU by default, all at once on a GPU)
   (each of these also carries `host_steal_pct`, the share of the host's CPU time taken by the
   hypervisor for other guests while it ran (Linux; None elsewhere), and
-  `paired_ratio_vs_pytorch`, the median over rounds of PyTorch's time / this one's)
+  `paired_ratio_vs_pytorch` (and `_vs_pytorch_compiled`), the median over rounds of that
+  PyTorch's time / this one's)
   peak_rss         max resident set size of a fresh process running 3 train steps (MiB), with
                    the same process's imports alone reported beside it; on a GPU also the
                    accelerator's peak memory in that process (peak_device)
@@ -87,17 +90,16 @@ class JaxImpl:
 
 
 class TorchImpl:
-    name = "pytorch"
-
-    def __init__(self, device):
-        self.device = device
-        self.trainer = torch_reference.Trainer(device=device)
+    def __init__(self, device, compiled=False):
+        self.name = "pytorch_compiled" if compiled else "pytorch"
+        self.device, self.compiled = device, compiled
+        self.trainer = torch_reference.Trainer(device=device, compiled=compiled)
 
     def images(self, n):
         return torch.rand(n, 1, 28, 28, device=self.device) * 2 - 1
 
     def run_sampler(self, x, steps):
-        x = torch_reference.langevin(self.trainer.model, x, steps)
+        x = self.trainer.sampler(x, steps)
         if self.device == "cuda":
             torch.cuda.synchronize()  # CUDA kernels run asynchronously; time them to the end
         return x
@@ -153,12 +155,12 @@ def _jax_probe(num_devices, chain_group):
             "    print('device_peak_mib', jax.devices()[0].memory_stats()['peak_bytes_in_use'] / 2**20)\n")
 
 
-def _torch_probe(device):
+def _torch_probe(device, compiled):
     # Each subprocess imports only its own framework, so the peak belongs to that implementation.
     return ("import sys, torch\n"
             f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
             "import torch_reference\n"
-            f"trainer = torch_reference.Trainer(device={device!r})\n"
+            f"trainer = torch_reference.Trainer(device={device!r}, compiled={compiled!r})\n"
             f"batch = torch.rand(128, 1, 28, 28, device={device!r}) * 2 - 1\n"
             "for _ in range(3):\n    trainer.step(batch)\n"
             + ("print('device_peak_mib', torch.cuda.max_memory_allocated() / 2**20)\n" if device == "cuda" else ""))
@@ -168,8 +170,8 @@ def peak_memory(impl):
     """Max RSS (MiB) of a fresh process doing 3 train steps, and of the same process's imports
     alone; the difference is the memory the work itself adds. On a GPU also the accelerator's
     own peak (MiB; None on CPU): `[rss, rss_imports_only, device_peak]`."""
-    if impl.name == "pytorch":
-        code = _torch_probe(impl.device)
+    if isinstance(impl, TorchImpl):
+        code = _torch_probe(impl.device, impl.compiled)
     else:
         code = _jax_probe(1 if impl.mesh is None else impl.mesh.size, impl.chain_group)
     imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
@@ -197,6 +199,8 @@ def main():
                         "on a CPU, where it keeps the activations in cache; all at once on a GPU)")
     p.add_argument("--torch-device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where the PyTorch reference runs (default: cuda when PyTorch sees a GPU)")
+    p.add_argument("--no-torch-compile", action="store_true",
+                   help="leave out the torch.compile version of the PyTorch loop (default: run it)")
     args = p.parse_args()
     parallel.split_cpu(args.cpu_devices)  # only the CPU backend's device count; a GPU stays one device
     num_devices = len(jax.devices())
@@ -214,6 +218,9 @@ def main():
     if len(jax.devices()) > 1:
         impls.append(JaxImpl("ebm_jax_1_device", chain_group=chain_group))
     impls.append(TorchImpl(args.torch_device))
+    if not args.no_torch_compile:
+        impls.append(TorchImpl(args.torch_device, compiled=True))
+    torch_names = [impl.name for impl in impls if isinstance(impl, TorchImpl)]
     results = {impl.name: {} for impl in impls}
 
     def record(impl, what, value, **extra):
@@ -239,14 +246,15 @@ def main():
             for impl in impls:  # A B A B ...
                 per_impl[impl.name].append(timed(make_fn(impl), 1))
         steal = steals[what] = steal_percent(before, cpu_times())
-        torch_times = np.array(per_impl["pytorch"])
         for impl in impls:
             times = np.array(per_impl[impl.name])
             # Per round, PyTorch's time over this implementation's (> 1: this one is faster): the
             # rounds ran back to back, so their ratios see the same state of the machine.
-            paired[(impl.name, what)] = float(np.median(torch_times / times))
-            record(impl, what, transform(float(np.median(times))), host_steal_pct=steal,
-                   paired_ratio_vs_pytorch=paired[(impl.name, what)])
+            ratios = {}
+            for torch_name in torch_names:
+                paired[(impl.name, what, torch_name)] = float(np.median(np.array(per_impl[torch_name]) / times))
+                ratios[f"paired_ratio_vs_{torch_name}"] = paired[(impl.name, what, torch_name)]
+            record(impl, what, transform(float(np.median(times))), host_steal_pct=steal, **ratios)
 
     batch = {impl.name: impl.images(128) for impl in impls}
     alternate("langevin_step_ms", lambda impl: (lambda: impl.run_sampler(batch[impl.name], 60)), lambda s: 1e3 * s / 60)
@@ -262,24 +270,27 @@ def main():
         if device_peak is not None:
             record(impl, "peak_device_mib_3_train_steps", device_peak)
 
-    jax_names = [impl.name for impl in impls if impl.name != "pytorch"]
+    jax_names = [impl.name for impl in impls if not isinstance(impl, TorchImpl)]
+    labels = {"pytorch": "PyTorch eager", "pytorch_compiled": "torch.compile"}
+    pairs = [(j, t) for t in torch_names for j in jax_names]
     print()
-    print("| measurement | " + " | ".join(jax_names) + " | PyTorch eager | "
-          + " | ".join(f"ratio {name} / PyTorch" for name in jax_names) + " |")
-    print("|---" * (2 + 2 * len(jax_names)) + "|")
+    print("| measurement | " + " | ".join(jax_names + [labels[t] for t in torch_names]) + " | "
+          + " | ".join(f"{j} / {labels[t]}" for j, t in pairs) + " |")
+    print("|---" * (1 + len(jax_names) + len(torch_names) + len(pairs)) + "|")
     for what in results["pytorch"]:
-        b = results["pytorch"][what]
         higher_better = what.endswith("per_s")  # otherwise lower is better (time, memory)
-        values = [results[name][what] for name in jax_names]
-        ratios = [a / b if higher_better else b / a for a in values]
-        print(f"| {what} | " + " | ".join(f"{a:.4g}" for a in values) + f" | {b:.4g} | "
+        values = [results[name].get(what, float("nan")) for name in jax_names + torch_names]
+        ratios = [(results[j][what] / results[t][what]) if higher_better else (results[t][what] / results[j][what])
+                  for j, t in pairs if what in results[j] and what in results[t]]
+        print(f"| {what} | " + " | ".join(f"{v:.4g}" for v in values) + " | "
               + " | ".join(f"{r:.2f}" for r in ratios) + " |")
     print()
     print("Paired ratios (median over rounds of PyTorch's time / ebm_jax's time in the same round),")
     print("and the host's CPU steal while each measurement ran:")
     for what, steal in steals.items():
         shown = "n/a" if steal is None else f"{steal:.1f} %"
-        print(f"  {what}: " + ", ".join(f"{name} {paired[(name, what)]:.2f}" for name in jax_names) + f"; steal {shown}")
+        print(f"  {what}: " + ", ".join(f"{j} vs {labels[t]} {paired[(j, what, t)]:.2f}" for j, t in pairs)
+              + f"; steal {shown}")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ import numpy as np
 SCRIPT = os.path.join(os.path.dirname(__file__), "multiprocess_fit.py")
 
 
-def _run(run_processes, num_processes, workdir, steps, signal_at=None):
+def _run(run_processes, num_processes, workdir, steps, *options):
     """Runs the processes of one run; their return codes and stderr."""
     command = [sys.executable, SCRIPT, "--num-processes", str(num_processes), "--port", "PORT", "--workdir",
-               str(workdir), "--steps", str(steps)] + ([] if signal_at is None else ["--signal-at", str(signal_at)])
+               str(workdir), "--steps", str(steps), *options]
     codes, _, errors = run_processes(command, num_processes)
     return codes, errors
 
@@ -50,7 +50,7 @@ def test_two_processes_train_as_one_and_resume_exactly(tmp_path, run_processes):
 
     # SIGTERM to process 1 after step 4: both processes stop at the next logged step (6), save
     # it together, and two processes resume from it to the uninterrupted run's bits.
-    codes, errors = _run(run_processes, 2, resumed, 10, signal_at=4)
+    codes, errors = _run(run_processes, 2, resumed, 10, "--signal-at", "4")
     assert codes == [130, 130], errors
     assert all("signal 15 at step 6" in e for e in errors), errors
     assert sorted(os.listdir(resumed / "checkpoints" / "latest"), key=int) == ["3", "6"]
@@ -73,3 +73,13 @@ def test_a_locked_workdir_stops_every_process(tmp_path, run_processes):
     assert codes == [2, 2], errors
     assert "is in use by a running job (pid 1 on the test)" in errors[0]
     assert "process 0 could not lock" in errors[1]
+
+
+def test_a_divergence_in_one_process_rolls_all_back(tmp_path, run_processes):
+    """Process 1's rows of batch 4 blow up: the step's metrics (one all-reduced value) are NaN in
+    every process, and both roll back to the checkpoint of step 3 together and finish."""
+    codes, errors = _run(run_processes, 2, tmp_path, 8, "--blow-up-at", "4")
+    assert codes == [0, 0], errors
+    events = [r for r in _metrics(tmp_path) if "event/rollback" in r]
+    assert events == [{"step": 3, "event/rollback": 1.0, "event/diverged_at_step": 6.0, "event/learning_rate_scale": 0.5}]
+    np.testing.assert_array_equal(_params(tmp_path, 2, 0), _params(tmp_path, 2, 1))
