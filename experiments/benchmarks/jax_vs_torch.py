@@ -4,6 +4,7 @@
     python experiments/benchmarks/jax_vs_torch.py [--repeats 5] [--chains 128 256 512 1024] [--cpu-devices N]
                                                   [--chain-group N]
                                                   [--torch-device cpu|cuda] [--no-torch-compile]
+                                                  [--torch-compile-mode default|reduce-overhead|max-autotune]
 
 `ebm_jax` runs with the CPU split into `--cpu-devices` XLA devices (default: the cores this
 process may use; `ebm_jax.parallel.split_cpu`) and the batch and sampler chains split over a
@@ -90,10 +91,10 @@ class JaxImpl:
 
 
 class TorchImpl:
-    def __init__(self, device, compiled=False):
+    def __init__(self, device, compiled=False, compile_mode="default"):
         self.name = "pytorch_compiled" if compiled else "pytorch"
-        self.device, self.compiled = device, compiled
-        self.trainer = torch_reference.Trainer(device=device, compiled=compiled)
+        self.device, self.compiled, self.compile_mode = device, compiled, compile_mode
+        self.trainer = torch_reference.Trainer(device=device, compiled=compiled, compile_mode=compile_mode)
 
     def images(self, n):
         return torch.rand(n, 1, 28, 28, device=self.device) * 2 - 1
@@ -155,12 +156,13 @@ def _jax_probe(num_devices, chain_group):
             "    print('device_peak_mib', jax.devices()[0].memory_stats()['peak_bytes_in_use'] / 2**20)\n")
 
 
-def _torch_probe(device, compiled):
+def _torch_probe(device, compiled, compile_mode):
     # Each subprocess imports only its own framework, so the peak belongs to that implementation.
     return ("import sys, torch\n"
             f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
             "import torch_reference\n"
-            f"trainer = torch_reference.Trainer(device={device!r}, compiled={compiled!r})\n"
+            f"trainer = torch_reference.Trainer(device={device!r}, compiled={compiled!r}, "
+            f"compile_mode={compile_mode!r})\n"
             f"batch = torch.rand(128, 1, 28, 28, device={device!r}) * 2 - 1\n"
             "for _ in range(3):\n    trainer.step(batch)\n"
             + ("print('device_peak_mib', torch.cuda.max_memory_allocated() / 2**20)\n" if device == "cuda" else ""))
@@ -171,7 +173,7 @@ def peak_memory(impl):
     alone; the difference is the memory the work itself adds. On a GPU also the accelerator's
     own peak (MiB; None on CPU): `[rss, rss_imports_only, device_peak]`."""
     if isinstance(impl, TorchImpl):
-        code = _torch_probe(impl.device, impl.compiled)
+        code = _torch_probe(impl.device, impl.compiled, impl.compile_mode)
     else:
         code = _jax_probe(1 if impl.mesh is None else impl.mesh.size, impl.chain_group)
     imports = "\n".join(line for line in code.splitlines() if line.startswith(("import", "from", "sys.path")))
@@ -201,6 +203,8 @@ def main():
                    help="where the PyTorch reference runs (default: cuda when PyTorch sees a GPU)")
     p.add_argument("--no-torch-compile", action="store_true",
                    help="leave out the torch.compile version of the PyTorch loop (default: run it)")
+    p.add_argument("--torch-compile-mode", choices=("default", "reduce-overhead", "max-autotune"), default="default",
+                   help="torch.compile's mode (reduce-overhead: CUDA graphs on a GPU; default: default)")
     args = p.parse_args()
     parallel.split_cpu(args.cpu_devices)  # only the CPU backend's device count; a GPU stays one device
     num_devices = len(jax.devices())
@@ -209,7 +213,8 @@ def main():
             p.error(f"--chains {n} is not divisible by the {num_devices} devices")
     context = dict(jax=jax.__version__, torch=torch.__version__, device=str(jax.devices()[0]),
                    jax_devices=len(jax.devices()), torch_device=args.torch_device, torch_threads=torch.get_num_threads(),
-                   machine=platform.machine(), cpus=os.cpu_count())
+                   machine=platform.machine(), cpus=os.cpu_count(),
+                   torch_compile_mode=None if args.no_torch_compile else args.torch_compile_mode)
     chain_group = args.chain_group
     if chain_group is None and jax.default_backend() == "cpu":
         chain_group = 64
@@ -219,7 +224,7 @@ def main():
         impls.append(JaxImpl("ebm_jax_1_device", chain_group=chain_group))
     impls.append(TorchImpl(args.torch_device))
     if not args.no_torch_compile:
-        impls.append(TorchImpl(args.torch_device, compiled=True))
+        impls.append(TorchImpl(args.torch_device, compiled=True, compile_mode=args.torch_compile_mode))
     torch_names = [impl.name for impl in impls if isinstance(impl, TorchImpl)]
     results = {impl.name: {} for impl in impls}
 
