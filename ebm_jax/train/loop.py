@@ -108,7 +108,7 @@ def fit(
     config: Optional[Dict] = None,
     resume_may_change: Sequence[str] = (),
     place_state: Callable = lambda state: state,
-    place_batch: Callable = lambda batch: batch,
+    place_batch: Optional[Callable] = None,
     extra_metrics: Optional[Callable[[int], Dict[str, float]]] = None,
     rollback: Optional[Rollback] = None,
     runaway: float = 1e3,
@@ -137,8 +137,8 @@ def fit(
         `data.fingerprint(...)`, makes a resume with other training data an error).
       resume_may_change: fields of `config` a resumed run may change (e.g. the number of steps).
       place_state: applied to the initial or restored state (e.g. `shard_state(., mesh)`).
-      place_batch: applied to each batch after its check, before its step (e.g.
-        `parallel.global_batch(., mesh)` with several processes).
+      place_batch: applied to each batch after its check, before its step; with several
+        processes it joins their rows (`parallel.global_batch(., mesh)`) and is required.
       extra_metrics: `t -> {name: value}` logged with the train metrics (e.g. the learning rate).
       rollback: roll back and continue on divergence (`Rollback`); None: stop with
         `FloatingPointError`.
@@ -169,6 +169,11 @@ def fit(
         if int(hook.every) < 1:
             raise ValueError(f"a hook's `every` must be >= 1, got {hook.every}")
     primary, several = parallel.is_primary(), jax.process_count() > 1
+    if place_batch is None:
+        if several:
+            raise ValueError("with several processes, batch_fn returns this process's rows and place_batch joins "
+                             "them: pass place_batch=lambda b: parallel.global_batch(b, mesh)")
+        place_batch = lambda batch: batch  # noqa: E731
     os.makedirs(workdir, exist_ok=True)
     lock = _lock_together(workdir)
     checkpoints = None
