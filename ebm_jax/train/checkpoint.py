@@ -110,10 +110,12 @@ class Checkpointer:
                 reason = _short(e)
                 _quiet_closed_loops()
                 where = os.path.join(self.directory, which, str(step))
-                print(f"checkpoint {where} is damaged ({reason}); moved to {self._quarantine(which, step)}")
+                moved_to = self._quarantine(which, step)
+                if parallel.is_primary():
+                    print(f"checkpoint {where} is damaged ({reason}); moved to {moved_to}")
                 damaged.append(where)
                 continue
-            if damaged:
+            if damaged and parallel.is_primary():
                 print(f"restoring the newest intact checkpoint instead: {which} at step {step}")
             return state, meta, which, step
         if damaged:
@@ -146,7 +148,8 @@ class Checkpointer:
 
     def _quarantine(self, which: str, step: int) -> str:
         """Moves a damaged checkpoint out of the manager's folder (so it is neither restored nor
-        counted again) into `damaged/<which>-<step>`; returns where it went."""
+        counted again) into `damaged/<which>-<step>`; returns where it went (process 0 moves it,
+        the others wait for it)."""
         source = os.path.join(self.directory, which, str(step))
         target = os.path.join(self.directory, "damaged", f"{which}-{step}")
         suffix = 1

@@ -180,7 +180,8 @@ def fit(
     try:
         checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"))
         template = _copy(state)  # a rollback without a checkpoint returns here
-        state, best, scale = _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_change)
+        state, best, scale, best_behind = _restore_or_start(checkpoints, state, workdir, resume, config,
+                                                            resume_may_change)
         if scale != 1.0:
             if rollback is None:
                 raise ValueError(f"this run rolled back to a learning rate x {scale}; resume it with rollback on")
@@ -193,6 +194,11 @@ def fit(
     if config is not None and primary:
         write_json(os.path.join(workdir, "config.json"), config)
     state = place_state(state)
+    if best_behind is not None:  # killed between the two saves of an improving step: `best` lags `latest`
+        checkpoints.save("best", state, best_behind)  # placed first: orbax saves global arrays
+        if primary:
+            print(f"best checkpoint brought up to step {int(state.step)}, where {best_behind['best_metric']} = "
+                  f"{best_behind['best']}")
     writer = MetricWriter(workdir, tensorboard) if primary else _NoWriter()
     start_step = int(state.step)
     timing = {"first_step_s": None, "hooks_and_checkpoints_s": 0.0}
@@ -358,7 +364,9 @@ class _Run:
 
 
 def _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_change):
-    """`(state, best, learning_rate_scale)` of the newest intact checkpoint, or of the start."""
+    """`(state, best, learning_rate_scale, best_behind)` of the newest intact checkpoint, or of the
+    start; `best_behind` is the meta to save the state as `best` with when `latest` names its
+    step the best but `best` lags (a kill between the two saves), else None."""
     if not resume and (checkpoints.steps("latest") or checkpoints.steps("best")):
         raise FileExistsError(
             f"{workdir} already holds a run (checkpoint at step {checkpoints.latest_step('latest')}); "
@@ -372,16 +380,14 @@ def _restore_or_start(checkpoints, state, workdir, resume, config, resume_may_ch
             print(f"--resume: no checkpoint in {workdir}/checkpoints yet; starting from scratch")
         if primary:
             truncate_metrics(workdir, 0)  # rows of a run killed before its first checkpoint
-        return state, None, 1.0
+        return state, None, 1.0, None
     restored_state, meta, which, step = restored
     if primary:
         truncate_metrics(workdir, step)
+    best_behind = None
     if which == "latest" and meta.get("best_step") == step and checkpoints.latest_step("best") != step:
-        # killed between the two saves of an improving step: `latest` names it best, `best` lags
-        checkpoints.save("best", restored_state, {"best": meta.get("best"), "best_metric": meta.get("best_metric")})
-        if primary:
-            print(f"best checkpoint brought up to step {step}, where {meta.get('best_metric')} = {meta.get('best')}")
-    return restored_state, meta.get("best"), float(meta.get("learning_rate_scale", 1.0))
+        best_behind = {"best": meta.get("best"), "best_metric": meta.get("best_metric")}
+    return restored_state, meta.get("best"), float(meta.get("learning_rate_scale", 1.0)), best_behind
 
 
 def _check_config(workdir, config, resume_may_change):

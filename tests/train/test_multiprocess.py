@@ -54,8 +54,15 @@ def test_two_processes_train_as_one_and_resume_exactly(tmp_path, run_processes):
     assert codes == [130, 130], errors
     assert all("signal 15 at step 6" in e for e in errors), errors
     assert sorted(os.listdir(resumed / "checkpoints" / "latest"), key=int) == ["3", "6"]
+    # As if killed between the two saves of an improving step: `latest` at 6 names itself the
+    # best, `best` lags; the resumed processes write `best` at 6 together (from the placed state).
+    meta_path = resumed / "checkpoints" / "latest" / "6" / "meta" / "metadata"
+    meta = json.loads(meta_path.read_text())
+    assert meta["best_step"] != 6
+    meta_path.write_text(json.dumps(dict(meta, best_step=6, best=1e9)))
     codes, errors = _run(run_processes, 2, resumed, 10)
     assert codes == [0, 0], errors
+    assert os.listdir(resumed / "checkpoints" / "best") == ["6"]
     for process_id in (0, 1):
         np.testing.assert_array_equal(_params(resumed, 2, process_id), _params(two, 2, 0))
     assert _metrics(resumed) == rows_two
