@@ -33,7 +33,7 @@ With one process these are identities, so single-host code runs unchanged.
 
 import inspect
 import os
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import jax
 import numpy as np
@@ -91,12 +91,7 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
 
     On a CPU backend the collectives go over gloo (TCP), so processes on one or several hosts
     can train together without a GPU."""
-    given = [coordinator_address is not None, num_processes is not None, process_id is not None]
-    if any(given) and not all(given):
-        raise ValueError("give all of coordinator_address, num_processes and process_id, or none of them "
-                         "(to let JAX detect the cluster)")
-    if num_processes is not None and not 0 <= int(process_id) < int(num_processes):
-        raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
+    check_job(coordinator_address, num_processes, process_id)
     if cpu_devices is not None:
         split_cpu(cpu_devices)
     try:
@@ -109,6 +104,25 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
     wait = {"shutdown_timeout_seconds": SHUTDOWN_WAIT_S} if "shutdown_timeout_seconds" in inspect.signature(
         jax.distributed.initialize).parameters else {}
     jax.distributed.initialize(coordinator_address, num_processes, process_id, **wait)
+
+
+def check_job(coordinator_address: Optional[str], num_processes: Optional[int], process_id: Optional[int],
+              name: Callable[[str], str] = lambda argument: argument) -> None:
+    """ValueError unless the three are all None (JAX detects the cluster) or all given and
+    consistent; `name(argument)` is how a message names an argument (e.g. as a flag)."""
+    given = {"coordinator_address": coordinator_address, "num_processes": num_processes, "process_id": process_id}
+    missing = [name(k) for k, v in given.items() if v is None]
+    if 0 < len(missing) < len(given):
+        raise ValueError(f"a run over several processes needs {', '.join(missing)} as well (or none of them, to "
+                         "let JAX detect the cluster)")
+    if missing:
+        return
+    if int(num_processes) < 1:
+        raise ValueError(f"{name('num_processes')} must be >= 1, got {num_processes}")
+    if not 0 <= int(process_id) < int(num_processes):
+        raise ValueError(f"{name('process_id')} must be in [0, {num_processes}), got {process_id}")
+    if ":" not in str(coordinator_address):
+        raise ValueError(f"{name('coordinator_address')} must be HOST:PORT, got {coordinator_address!r}")
 
 
 def is_primary() -> bool:

@@ -198,14 +198,9 @@ def distributed_settings(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
         return {}
     if all(v is None for v in given.values()):
         return None
-    missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
-    if missing:
-        raise ValueError(f"a run over several processes needs {', '.join(missing)} as well")
-    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
-        raise ValueError(f"--process-id must be in [0, --num-processes) and --num-processes >= 1, got "
-                         f"{args.process_id} of {args.num_processes}")
-    if ":" not in args.coordinator_address:
-        raise ValueError(f"--coordinator-address must be HOST:PORT, got {args.coordinator_address!r}")
+    from ebm_jax import parallel  # imports JAX (without starting it)
+
+    parallel.check_job(**given, name=lambda argument: f"--{argument.replace('_', '-')}")
     return given
 
 
